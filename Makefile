@@ -1,0 +1,48 @@
+# The two commands of the README's quickstart are `make tutorial` and `make test`.
+# Both create (or reuse) the virtual environment .venv with pip first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+# Offline CIFAR-10: use the project's shared copy when it sits beside the checkout (CI, the
+# workshop machines of this project). Elsewhere torchvision downloads CIFAR-10.
+SHARED_ARCHIVE := $(wildcard $(CURDIR)/../shared/data/cifar10-jpeg.tar.xz)
+ifneq ($(SHARED_ARCHIVE),)
+export CIFAR10_ARCHIVE ?= $(abspath $(SHARED_ARCHIVE))
+endif
+
+# Notebook tests write to their own artifacts folder, so they never touch a learner's run.
+TEST_ARTIFACTS ?= $(CURDIR)/artifacts/test-run
+
+.PHONY: setup tutorial test unit-tests notebook-tests check-notebooks clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+## Run every notebook in order, headless; executed copies land in artifacts/<profile>/executed/.
+tutorial: setup
+	$(PY) tools/run_notebooks.py
+
+## Unit tests, then every notebook end to end under nbval (quick profile, offline data).
+test: unit-tests notebook-tests
+
+unit-tests: setup
+	$(PY) -m pytest tests
+
+notebook-tests: setup
+	rm -rf $(TEST_ARTIFACTS)
+	TUTORIAL_PROFILE=quick TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS) TQDM_DISABLE=1 \
+		$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider notebooks
+
+## Fail if a committed notebook holds outputs (they are stored stripped; see README).
+check-notebooks: setup
+	$(PY) -m pytest tests/test_notebooks_clean.py
+
+clean:
+	rm -rf artifacts

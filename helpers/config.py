@@ -1,0 +1,153 @@
+"""Profiles, device choice and the artifacts folder shared by every notebook.
+
+Introduced in notebook 00. Two profiles exist:
+
+* ``full``  - the real tutorial: all 50,000 training images, all 10,000 test images.
+              Default when a CUDA GPU is present.
+* ``quick`` - small subsets and one epoch, so the whole series runs on a CPU-only laptop
+              and in CI in minutes. Default without a GPU. Its accuracies are far from the
+              real ones; only the mechanics are the same.
+
+``TUTORIAL_PROFILE=quick|full`` overrides the choice. ``TUTORIAL_ARTIFACTS`` moves the
+artifacts folder (default: ``artifacts/`` at the repository root).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROFILE_ENV = "TUTORIAL_PROFILE"
+ARTIFACTS_ENV = "TUTORIAL_ARTIFACTS"
+
+
+class TutorialError(RuntimeError):
+    """An error a learner can fix; the message says how."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    train_images: int | None  # None means every training image
+    test_images: int | None  # None means every test image
+    epochs: int
+    batch_size: int
+    peak_learning_rate: float
+    weight_decay: float
+    label_smoothing: float
+    calibration_images: int  # notebook 02
+    eval_batch_size: int
+    benchmark_batch_sizes: tuple[int, ...]  # notebook 04
+    benchmark_iterations: int  # notebook 04
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES = {
+    "full": Profile(
+        name="full",
+        train_images=None,
+        test_images=None,
+        epochs=30,
+        batch_size=512,
+        peak_learning_rate=0.2,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        calibration_images=2048,
+        eval_batch_size=1000,
+        benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+        benchmark_iterations=200,
+    ),
+    "quick": Profile(
+        name="quick",
+        train_images=2048,
+        test_images=1000,
+        epochs=1,
+        batch_size=128,
+        peak_learning_rate=0.1,
+        weight_decay=5e-4,
+        label_smoothing=0.1,
+        calibration_images=256,
+        eval_batch_size=250,
+        benchmark_batch_sizes=(1, 8, 32),
+        benchmark_iterations=10,
+    ),
+}
+
+
+def default_device() -> torch.device:
+    """CUDA when PyTorch sees a GPU, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named by ``name``, else by $TUTORIAL_PROFILE, else the device's default."""
+    if name is None:
+        name = os.environ.get(PROFILE_ENV, "").strip()
+    if not name:
+        name = "full" if torch.cuda.is_available() else "quick"
+    key = name.lower()
+    if key not in PROFILES:
+        raise TutorialError(
+            f"Unknown profile {name!r}. Choose one of {sorted(PROFILES)} "
+            f"(set {PROFILE_ENV}=quick or {PROFILE_ENV}=full, or unset it to pick by device)."
+        )
+    return PROFILES[key]
+
+
+def artifacts_dir(profile: Profile | None = None) -> Path:
+    """The folder one profile's outputs live in, created on first use.
+
+    Quick and full runs never overwrite each other: each has its own sub-folder.
+    """
+    profile = profile or get_profile()
+    base = Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts")
+    folder = base / profile.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+# Every file one notebook hands to the next, and the notebook that writes it.
+ARTIFACTS = {
+    "fp32_checkpoint": ("resnet18_fp32.pt", "01_train_fp32_resnet18.ipynb"),
+    "training_history": ("training_history.json", "01_train_fp32_resnet18.ipynb"),
+    "fp32_onnx": ("resnet18_fp32.onnx", "01_train_fp32_resnet18.ipynb"),
+    "int8_model": ("resnet18_int8_qnnpack.pt", "02_quantize_and_export.ipynb"),
+    "quantization_report": ("quantization_report.json", "02_quantize_and_export.ipynb"),
+    "int8_onnx_raw": ("resnet18_int8_raw.onnx", "02_quantize_and_export.ipynb"),
+    "int8_onnx_fixed": ("resnet18_int8_trt.onnx", "03_graph_surgery.ipynb"),
+    "surgery_report": ("surgery_report.json", "03_graph_surgery.ipynb"),
+}
+
+
+def artifact_path(key: str, profile: Profile | None = None) -> Path:
+    """Where artifact ``key`` lives (it may not exist yet)."""
+    filename, _ = ARTIFACTS[key]
+    return artifacts_dir(profile) / filename
+
+
+def require_artifact(key: str, profile: Profile | None = None) -> Path:
+    """The path of an artifact an earlier notebook wrote, or an error naming that notebook."""
+    path = artifact_path(key, profile)
+    if not path.exists():
+        profile = profile or get_profile()
+        _, notebook = ARTIFACTS[key]
+        raise TutorialError(
+            f"{path} does not exist yet. Run notebooks/{notebook} first with the "
+            f"'{profile.name}' profile (or run `make tutorial`)."
+        )
+    return path
+
+
+def describe_run(profile: Profile, device: torch.device) -> str:
+    """One line every notebook prints first: which profile on which device."""
+    if device.type == "cuda":
+        where = f"cuda ({torch.cuda.get_device_name(device)})"
+    else:
+        where = f"cpu ({torch.get_num_threads()} threads)"
+    return f"profile: {profile.name} | device: {where} | artifacts: {artifacts_dir(profile)}"

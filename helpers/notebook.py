@@ -1,0 +1,39 @@
+"""Small conveniences every notebook uses: the opening line, showing a helper's source, skips.
+
+Introduced in notebook 00.
+"""
+
+from __future__ import annotations
+
+import inspect
+import platform
+
+import torch
+
+from . import config
+
+SKIP_PREFIX = "SKIPPED"
+
+
+def start_notebook(notebook: str) -> tuple[config.Profile, torch.device]:
+    """Print the versions, profile and device a notebook runs with; return (profile, device)."""
+    profile = config.get_profile()
+    device = config.default_device()
+    print(f"{notebook} | python {platform.python_version()} | torch {torch.__version__}")
+    print(config.describe_run(profile, device))
+    return profile, device
+
+
+def show_source(*functions) -> None:
+    """Show the source of helper functions in the notebook, highlighted, so the lesson stays visible."""
+    from IPython.display import Code, display
+
+    for function in functions:
+        display(Code(inspect.getsource(function), language="python"))
+
+
+def report_skip(step: str, reason: str) -> str:
+    """Print why a step was skipped, in one recognisable line; return that line."""
+    line = f"{SKIP_PREFIX}: {step} - {reason}"
+    print(line)
+    return line

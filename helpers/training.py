@@ -1,0 +1,131 @@
+"""Training and evaluation loops for the FP32 ResNet18.
+
+Introduced in notebook 01; ``predict`` and ``accuracy`` are reused by notebooks 02-05.
+
+Recipe (full profile): SGD with Nesterov momentum, a one-cycle learning-rate schedule, label
+smoothing, weight decay, random-crop + flip augmentation; on a GPU also bf16 mixed precision and
+channels-last memory layout. Seeds are fixed; cuDNN's autotuner is on for speed, so two GPU
+runs can still differ in the last digits.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import Profile
+from .data import Split, batches, normalize, to_tensor
+
+SEED = 0
+
+
+def set_seed(seed: int = SEED) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch; return a CPU generator for shuffling and augmentation."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def make_optimizer(model: nn.Module, profile: Profile, steps_per_epoch: int):
+    """SGD + Nesterov momentum with a one-cycle schedule over the profile's epochs."""
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=profile.peak_learning_rate, momentum=0.9,
+        nesterov=True, weight_decay=profile.weight_decay,
+    )
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=profile.peak_learning_rate,
+        epochs=profile.epochs, steps_per_epoch=steps_per_epoch,
+        pct_start=0.25, anneal_strategy="linear",
+        div_factor=10.0, final_div_factor=100.0,
+    )
+    return optimizer, scheduler
+
+
+def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, device: torch.device) -> dict:
+    """Train ``model`` in place; return a history with one entry per epoch for the plots."""
+    generator = set_seed()
+    use_cuda = device.type == "cuda"
+    if use_cuda:
+        torch.backends.cudnn.benchmark = True
+        model = model.to(device, memory_format=torch.channels_last)
+    else:
+        model = model.to(device)
+    train_images, train_labels = to_tensor(train.images, device), torch.from_numpy(train.labels).to(device)
+    steps_per_epoch = -(-len(train) // profile.batch_size)
+    optimizer, scheduler = make_optimizer(model, profile, steps_per_epoch)
+    loss_function = nn.CrossEntropyLoss(label_smoothing=profile.label_smoothing)
+    history = {"epoch": [], "train_loss": [], "train_accuracy": [], "test_accuracy": [],
+               "learning_rate": [], "epoch_seconds": []}
+
+    for epoch in tqdm(range(1, profile.epochs + 1), desc="epochs", unit="epoch"):
+        model.train()
+        if use_cuda:
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), device=device, dtype=torch.long)
+        step_bar = tqdm(
+            batches(train_images, train_labels, profile.batch_size, shuffle=True, augment=True, generator=generator),
+            total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", leave=False,
+        )
+        for inputs, targets in step_bar:
+            if use_cuda:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_cuda):
+                logits = model(inputs)
+                loss = loss_function(logits, targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach() * len(targets)
+            correct += (logits.argmax(1) == targets).sum()
+        if use_cuda:
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started
+        test_accuracy = accuracy(predict(model, test, profile.eval_batch_size, device, progress=False), test.labels)
+        history["epoch"].append(epoch)
+        history["train_loss"].append(loss_sum.item() / len(train))
+        history["train_accuracy"].append(correct.item() / len(train))
+        history["test_accuracy"].append(test_accuracy)
+        history["learning_rate"].append(optimizer.param_groups[0]["lr"])
+        history["epoch_seconds"].append(seconds)
+        tqdm.write(
+            f"epoch {epoch:3d}  loss {history['train_loss'][-1]:.4f}  "
+            f"train acc {history['train_accuracy'][-1]:.4f}  test acc {test_accuracy:.4f}  ({seconds:.1f} s)"
+        )
+    model.to("cpu", memory_format=torch.contiguous_format)
+    return history
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, split: Split, batch_size: int, device: torch.device | str = "cpu",
+            progress: bool = True, description: str = "predict") -> np.ndarray:
+    """Top-1 class of every image in ``split`` (works for FP32 and for quantized CPU models)."""
+    model.eval()
+    device = torch.device(device)
+    images = to_tensor(split.images, device)
+    predictions = []
+    starts = range(0, len(split), batch_size)
+    for start in tqdm(starts, desc=description, unit="batch", disable=not progress, leave=False):
+        inputs = normalize(images[start:start + batch_size])
+        if device.type == "cuda":
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        predictions.append(model(inputs).argmax(1).cpu())
+    return torch.cat(predictions).numpy()
+
+
+def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of predictions equal to the labels."""
+    predictions, labels = np.asarray(predictions), np.asarray(labels)
+    if predictions.shape != labels.shape:
+        raise ValueError(f"{predictions.shape[0]} predictions for {labels.shape[0]} labels")
+    return float((predictions == labels).mean())
