@@ -122,6 +122,10 @@ ARTIFACTS = {
     "int8_onnx_raw": ("resnet18_int8_raw.onnx", "02_quantize_and_export.ipynb"),
     "int8_onnx_fixed": ("resnet18_int8_trt.onnx", "03_graph_surgery.ipynb"),
     "surgery_report": ("surgery_report.json", "03_graph_surgery.ipynb"),
+    "fp16_onnx": ("resnet18_fp16.onnx", "04_tensorrt_engines.ipynb"),
+    "benchmark_results": ("benchmark.json", "04_tensorrt_engines.ipynb"),
+    "int8_onnx_fused": ("resnet18_int8_trt_fused_residuals.onnx", "05_qdq_placement_vs_modelopt.ipynb"),
+    "modelopt_comparison": ("modelopt_comparison.json", "05_qdq_placement_vs_modelopt.ipynb"),
 }
 
 
