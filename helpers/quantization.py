@@ -8,12 +8,19 @@ activations needed XNNPACK, which newer wheels no longer include), so activation
 quint8 with the default range*: zero point 128 and scale amax/127.5, whose representable values
 scale*(q-128), q in [0, 255], are exactly scale*[-128..127] - the int8 grid with zero point 0.
 Notebook 03 rewrites uint8/128 into int8/0 in the ONNX graph, which changes no value.
+
+Besides the core recipe (fuse, qconfig, prepare, calibrate, convert) the module holds notebook 02's
+checks (fused vs unfused outputs, quantization parameters, the uint8 -> int8 shift), the observer
+choice, the per-layer error (SQNR) and saving/reloading the INT8 model as a state_dict.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime
+import math
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -29,10 +36,16 @@ with warnings.catch_warnings():
         convert,
         prepare,
     )
+    import torch.ao.nn.quantized as nnq
 
-from .data import Split, batches, to_tensor
+from .config import TutorialError
+from .data import Split, batches, normalize, to_tensor
+from .model import ARCHITECTURE, build_resnet18_cifar
 
 ENGINE = "qnnpack"
+# The activation observers notebook 02 compares, simplest first (ties go to the first).
+OBSERVERS = {"min-max": MinMaxObserver, "histogram": HistogramObserver}
+INT8_FORMAT = "eager-int8-state-dict-v1"
 
 
 def use_qnnpack() -> str:
@@ -90,7 +103,189 @@ def convert_to_int8(prepared_model: nn.Module) -> nn.Module:
         return convert(copy.deepcopy(prepared_model).eval(), inplace=False)
 
 
+# --- checks and choices of notebook 02 -------------------------------------------------------
+
+@torch.inference_mode()
+def largest_output_difference(reference: nn.Module, candidate: nn.Module, images: Split) -> float:
+    """Largest absolute difference between two FP32 models' logits on ``images`` (e.g. unfused vs fused)."""
+    inputs = normalize(to_tensor(images.images))
+    return float((reference.eval()(inputs) - candidate.eval()(inputs)).abs().max())
+
+
+def quantize_int8(fused_model: nn.Module, qconfig: QConfig, calibration_images: Split, batch_size: int = 128) -> tuple[nn.Module, int]:
+    """prepare -> calibrate -> convert in one call; returns the INT8 model and how many images calibrated it."""
+    prepared = prepare_for_calibration(fused_model, qconfig)
+    seen = calibrate(prepared, calibration_images, batch_size)
+    return convert_to_int8(prepared), seen
+
+
+def pick_observer(accuracies: dict[str, float]) -> str:
+    """The observer with the best measured accuracy; a tie goes to the simplest (first in OBSERVERS)."""
+    order = [name for name in OBSERVERS if name in accuracies] + [name for name in accuracies if name not in OBSERVERS]
+    return max(order, key=lambda name: (accuracies[name], -order.index(name)))
+
+
+def activation_qparams(int8_model: nn.Module) -> dict[str, dict]:
+    """Scale and zero point of every quantized activation: the input quantizer, each conv and linear
+    output, and each residual add (``QFunctional``)."""
+    return {
+        name: {"scale": float(module.scale), "zero_point": int(module.zero_point)}
+        for name, module in int8_model.named_modules()
+        if isinstance(module, QUANTIZED_LAYER_TYPES + (nnq.QFunctional,))
+    }
+
+
+def weight_qparams(int8_model: nn.Module) -> dict[str, dict]:
+    """qscheme, channel axis, zero points and dtype of every quantized weight."""
+    found = {}
+    for name, module in int8_model.named_modules():
+        if isinstance(module, (nnq.Conv2d, nnq.Linear)):  # ConvReLU2d is a subclass of Conv2d
+            weight = module.weight()
+            per_channel = weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
+            zero_points = weight.q_per_channel_zero_points() if per_channel else torch.tensor([weight.q_zero_point()])
+            found[name] = {
+                "qscheme": str(weight.qscheme()),
+                "axis": weight.q_per_channel_axis() if per_channel else None,
+                "channels": int(weight.shape[0]),
+                "zero_points": sorted({int(value) for value in zero_points}),
+                "dtype": str(weight.dtype),
+            }
+    return found
+
+
+def shift_to_int8(quantized_uint8: torch.Tensor) -> torch.Tensor:
+    """The same values as a per-tensor quint8 tensor with zero point 128, as qint8 with zero point 0.
+
+    q_int8 = q_uint8 - 128, same scale: scale * (q_uint8 - 128) == scale * (q_int8 - 0) for every q.
+    This is the rewrite notebook 03 applies to the ONNX graph.
+    """
+    if quantized_uint8.dtype != torch.quint8 or quantized_uint8.q_zero_point() != 128:
+        raise TutorialError(
+            f"shift_to_int8 needs a per-tensor quint8 tensor with zero point 128, got {quantized_uint8.dtype} "
+            f"with zero point {quantized_uint8.q_zero_point() if quantized_uint8.is_quantized else None}."
+        )
+    integers = (quantized_uint8.int_repr().to(torch.int16) - 128).to(torch.int8)
+    return torch._make_per_tensor_quantized_tensor(integers, quantized_uint8.q_scale(), 0)
+
+
+# --- per-layer quantization error -------------------------------------------------------------
+
+# Modules of the INT8 model whose output is a freshly quantized tensor (own scale and zero point).
+QUANTIZED_LAYER_TYPES = (nnq.Quantize, nnq.Conv2d, nnq.Linear)
+
+
+def quantized_layer_names(int8_model: nn.Module) -> list[str]:
+    """Names of the modules whose outputs notebook 02 compares with FP32: the input quantizer, every
+    conv and linear, and every residual add (its ``activation_post_process``, called on the add's result)."""
+    names = []
+    for name, module in int8_model.named_modules():
+        if isinstance(module, QUANTIZED_LAYER_TYPES):
+            names.append(name)
+        elif isinstance(module, nnq.QFunctional):
+            names.append(f"{name}.activation_post_process")
+    return names
+
+
+@torch.inference_mode()
+def layer_outputs(model: nn.Module, names: list[str], inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Outputs of the named modules for ``inputs`` (dequantized to float), in the order they ran."""
+    modules = dict(model.named_modules())
+    missing = [name for name in names if name not in modules]
+    if missing:
+        raise TutorialError(f"The model has no modules named {missing}; compare a fused FP32 model with its INT8 version.")
+    outputs: dict[str, torch.Tensor] = {}
+    hooks = [
+        modules[name].register_forward_hook(
+            lambda module, args, output, name=name: outputs.__setitem__(
+                name, output.dequantize() if output.is_quantized else output.detach().clone()))
+        for name in names
+    ]
+    try:
+        model.eval()(inputs)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return outputs
+
+
+def sqnr_db(reference: torch.Tensor, approximation: torch.Tensor) -> float:
+    """Signal-to-quantization-noise ratio in dB: 10 log10(sum(ref^2) / sum((ref - approx)^2)). Higher is better."""
+    noise = float(((reference - approximation) ** 2).sum())
+    signal = float((reference ** 2).sum())
+    if noise == 0.0:
+        return math.inf
+    return 10.0 * math.log10(signal / noise)
+
+
+def per_layer_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split) -> dict[str, float]:
+    """SQNR (dB) of each quantized layer's output against the fused FP32 model's output, in run order.
+
+    Both models see the same images, so the error at a layer includes the error of every layer before it.
+    """
+    inputs = normalize(to_tensor(images.images))
+    names = quantized_layer_names(int8_model)
+    reference = layer_outputs(fused_fp32, names, inputs)
+    quantized = layer_outputs(int8_model, names, inputs)
+    return {name.removesuffix(".activation_post_process"): sqnr_db(reference[name], quantized[name]) for name in quantized}
+
+
+# --- saving and reloading the INT8 model ------------------------------------------------------
+
+def save_int8_model(path: Path, int8_model: nn.Module, provenance: dict) -> Path:
+    """Save the INT8 model's state_dict (quantized weights, scales, zero points) with its provenance.
+
+    A state_dict, not a pickled module or TorchScript, so the file loads with ``weights_only=True``
+    on any recent PyTorch; ``load_int8_model`` rebuilds the module structure first.
+    """
+    record = {
+        "format": INT8_FORMAT,
+        "architecture": ARCHITECTURE,
+        "engine": ENGINE,
+        "state_dict": int8_model.state_dict(),
+        "provenance": {**provenance, "torch_version": str(torch.__version__),
+                       "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+    }
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(record, partial)
+    partial.replace(path)
+    return path
+
+
+def empty_int8_resnet18() -> nn.Module:
+    """The INT8 module structure of the tutorial's ResNet18 (fuse -> prepare -> convert), before loading weights."""
+    prepared = prepare_for_calibration(fuse_for_quantization(build_resnet18_cifar()), tensorrt_qconfig())
+    return convert_to_int8(prepared)  # uncalibrated: every scale and zero point is overwritten by the load
+
+
+def load_int8_model(path: Path) -> tuple[nn.Module, dict]:
+    """The INT8 model saved by ``save_int8_model``, and its provenance."""
+    path = Path(path)
+    if not path.is_file():
+        raise TutorialError(f"INT8 model {path} does not exist. Run notebooks/02_quantize_and_export.ipynb first.")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise TutorialError(f"{path} is not a readable PyTorch file ({type(error).__name__}: {error}).") from error
+    if not isinstance(record, dict) or record.get("format") != INT8_FORMAT:
+        raise TutorialError(f"{path} is not an INT8 model saved by notebook 02 (expected format {INT8_FORMAT}). Rerun notebook 02.")
+    if record.get("architecture") != ARCHITECTURE:
+        raise TutorialError(f"{path} holds a '{record.get('architecture')}' model, not '{ARCHITECTURE}'. Rerun notebook 02.")
+    use_qnnpack()
+    model = empty_int8_resnet18()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model.load_state_dict(record["state_dict"])
+        except (RuntimeError, KeyError) as error:
+            raise TutorialError(f"The INT8 weights in {path} do not fit the model: {str(error)[:400]}. Rerun notebook 02.") from error
+    return model.eval(), record.get("provenance", {})
+
+
 __all__ = [
-    "ENGINE", "HistogramObserver", "MinMaxObserver", "use_qnnpack", "fuse_for_quantization",
+    "ENGINE", "OBSERVERS", "HistogramObserver", "MinMaxObserver", "use_qnnpack", "fuse_for_quantization",
     "tensorrt_qconfig", "prepare_for_calibration", "calibrate", "convert_to_int8",
+    "largest_output_difference", "quantize_int8", "pick_observer", "activation_qparams", "weight_qparams",
+    "shift_to_int8", "quantized_layer_names", "layer_outputs", "sqnr_db", "per_layer_sqnr",
+    "save_int8_model", "empty_int8_resnet18", "load_int8_model",
 ]

@@ -1,0 +1,209 @@
+"""helpers.quantization on the tutorial's real ResNet18 (random weights, a few random images, seconds)."""
+
+import math
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from torch import nn
+
+from helpers.config import TutorialError
+from helpers.data import Split, normalize, to_tensor
+from helpers.model import build_resnet18_cifar
+from helpers.onnx_export import export_onnx, model_metadata, onnxruntime_session, read_metadata
+from helpers.onnx_inspect import (
+    count_ops,
+    find_adds_of_dequantized_inputs,
+    find_int32_bias_dequantize,
+    find_q_cast_dq_chains,
+    quantization_parameters,
+)
+from helpers.quantization import (
+    HistogramObserver,
+    MinMaxObserver,
+    activation_qparams,
+    fuse_for_quantization,
+    largest_output_difference,
+    load_int8_model,
+    per_layer_sqnr,
+    pick_observer,
+    quantize_int8,
+    quantized_layer_names,
+    save_int8_model,
+    shift_to_int8,
+    sqnr_db,
+    tensorrt_qconfig,
+    use_qnnpack,
+    weight_qparams,
+)
+
+CONVS = 20  # ResNet18: stem + 16 in the blocks + 3 downsample 1x1
+RESIDUAL_ADDS = 8
+
+
+def random_images(count: int, seed: int) -> Split:
+    images = np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
+    return Split(images, np.zeros(count, dtype=np.int64))
+
+
+@pytest.fixture(scope="module")
+def fp32_model():
+    """ResNet18 with random weights AND random BatchNorm statistics, so fusion has something to fold."""
+    torch.manual_seed(0)
+    model = build_resnet18_cifar()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def fused(fp32_model):
+    use_qnnpack()
+    return fuse_for_quantization(fp32_model)
+
+
+@pytest.fixture(scope="module")
+def int8_model(fused):
+    model, seen = quantize_int8(fused, tensorrt_qconfig(MinMaxObserver), random_images(16, seed=1), batch_size=8)
+    assert seen == 16
+    return model
+
+
+@pytest.fixture(scope="module")
+def int8_onnx(int8_model, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "int8.onnx"
+    export_onnx(int8_model, path, model_metadata(None, None, "int8-qdq-raw", "02_quantize_and_export"))
+    return path
+
+
+def test_fused_model_matches_unfused(fp32_model, fused):
+    assert not any(isinstance(module, nn.BatchNorm2d) for module in fused.modules())
+    with torch.inference_mode():
+        logits_scale = float(fp32_model(normalize(to_tensor(random_images(4, seed=2).images))).abs().max())
+    difference = largest_output_difference(fp32_model, fused, random_images(4, seed=2))
+    assert difference < 1e-4 * max(1.0, logits_scale)
+
+
+def test_fused_difference_detects_a_changed_model(fp32_model, fused):
+    changed = fuse_for_quantization(fp32_model)
+    changed.fc.bias.data += 0.5
+    assert largest_output_difference(fused, changed, random_images(2, seed=3)) == pytest.approx(0.5, abs=1e-4)
+
+
+@pytest.mark.parametrize("observer", [MinMaxObserver, HistogramObserver])
+def test_every_activation_is_symmetric_quint8_with_zero_point_128(fused, observer):
+    model, _ = quantize_int8(fused, tensorrt_qconfig(observer), random_images(8, seed=4), batch_size=8)
+    qparams = activation_qparams(model)
+    assert len(qparams) == 1 + CONVS + 1 + RESIDUAL_ADDS  # input, convs, fc, adds
+    assert {entry["zero_point"] for entry in qparams.values()} == {128}
+    assert all(entry["scale"] > 0 for entry in qparams.values())
+    assert model.quant(torch.zeros(1, 3, 32, 32)).dtype == torch.quint8
+
+
+def test_every_weight_is_per_channel_qint8_with_zero_point_0_on_axis_0(int8_model):
+    weights = weight_qparams(int8_model)
+    assert len(weights) == CONVS + 1
+    for name, entry in weights.items():
+        assert entry["dtype"] == "torch.qint8", name
+        assert entry["axis"] == 0 and entry["zero_points"] == [0], name
+        # torch stores per-channel symmetric weights as per_channel_affine with zero points 0
+        assert entry["qscheme"] in ("torch.per_channel_affine", "torch.per_channel_symmetric"), name
+
+
+def test_shifting_uint8_zero_point_128_to_int8_zero_point_0_changes_no_value(int8_model):
+    every_code = torch._make_per_tensor_quantized_tensor(torch.arange(256, dtype=torch.uint8), 0.0371, 128)
+    shifted = shift_to_int8(every_code)
+    assert shifted.dtype == torch.qint8 and shifted.q_zero_point() == 0
+    assert torch.equal(shifted.dequantize(), every_code.dequantize())
+    assert shifted.int_repr().min() == -128 and shifted.int_repr().max() == 127
+
+    activation = int8_model.conv1(int8_model.quant(normalize(to_tensor(random_images(2, seed=5).images))))
+    assert torch.equal(shift_to_int8(activation).dequantize(), activation.dequantize())
+
+
+def test_explicit_0_255_range_gives_zero_point_127_which_shift_refuses():
+    observer = MinMaxObserver(dtype=torch.quint8, qscheme=torch.per_tensor_symmetric, quant_min=0, quant_max=255)
+    observer(torch.linspace(-3, 3, 100))
+    scale, zero_point = observer.calculate_qparams()
+    assert int(zero_point) == 127
+    with pytest.raises(TutorialError):
+        shift_to_int8(torch.quantize_per_tensor(torch.zeros(3), float(scale), int(zero_point), torch.quint8))
+
+
+def test_exported_graph_has_the_patterns_notebook_03_rewrites(int8_onnx):
+    counts = count_ops(int8_onnx)
+    assert counts["Conv"] == CONVS and counts["Gemm"] == 1
+    chains = find_q_cast_dq_chains(int8_onnx)
+    assert {chain.cast_to for chain in chains} == {"UINT8"}
+    assert len({chain.quantize.output[0] for chain in chains}) == counts["QuantizeLinear"]
+    biases = find_int32_bias_dequantize(int8_onnx)
+    assert sorted(item.reader.op_type for item in biases) == ["Conv"] * CONVS + ["Gemm"]
+    assert {item.zero_point_nodes for item in biases} == {("Cast", "ConstantOfShape")}
+    assert len(find_adds_of_dequantized_inputs(int8_onnx)) == RESIDUAL_ADDS
+    activations = [row for row in quantization_parameters(int8_onnx) if row["role"] == "activation"]
+    assert {(row["zero_point_dtype"], tuple(row["zero_points"])) for row in activations} == {("uint8", (128,))}
+    assert read_metadata(int8_onnx)["precision"] == "int8-qdq-raw"
+    assert onnx.load(str(int8_onnx)).opset_import[0].version == 17
+
+
+def test_exported_graph_computes_what_the_int8_model_computes(fused, int8_model, int8_onnx):
+    inputs = normalize(to_tensor(random_images(8, seed=6).images))
+    with torch.inference_mode():
+        expected = int8_model(inputs).numpy()
+        fp32 = fused(inputs)
+    (actual,) = onnxruntime_session(int8_onnx).run(None, {"input": inputs.numpy()})
+    # ONNX Runtime and qnnpack round some intermediate values one step apart, and with random weights
+    # those steps grow over 20 layers: the logits agree to within a 10% noise amplitude (20 dB)
+    onnx_vs_pytorch = sqnr_db(torch.from_numpy(expected), torch.from_numpy(actual))
+    int8_vs_fp32 = sqnr_db(fp32, torch.from_numpy(expected))
+    print(f"SQNR ONNX Runtime vs PyTorch INT8 {onnx_vs_pytorch:.1f} dB, PyTorch INT8 vs FP32 {int8_vs_fp32:.1f} dB")
+    assert onnx_vs_pytorch > 20
+
+
+def test_int8_model_round_trips_through_save_and_load(int8_model, tmp_path):
+    path = save_int8_model(tmp_path / "int8.pt", int8_model, {"activation_observer": "min-max"})
+    reloaded, provenance = load_int8_model(path)
+    assert provenance["activation_observer"] == "min-max" and provenance["torch_version"] == torch.__version__
+    inputs = normalize(to_tensor(random_images(4, seed=7).images))
+    with torch.inference_mode():
+        assert torch.equal(reloaded(inputs), int8_model(inputs))
+    assert activation_qparams(reloaded) == activation_qparams(int8_model)
+
+
+def test_load_int8_model_explains_bad_files(tmp_path):
+    with pytest.raises(TutorialError, match="Run notebooks/02"):
+        load_int8_model(tmp_path / "missing.pt")
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TutorialError, match="not a readable"):
+        load_int8_model(tmp_path / "garbage.pt")
+    torch.save({"state_dict": {}}, tmp_path / "fp32_like.pt")
+    with pytest.raises(TutorialError, match="not an INT8 model"):
+        load_int8_model(tmp_path / "fp32_like.pt")
+
+
+def test_pick_observer_prefers_accuracy_then_the_simpler_observer():
+    assert pick_observer({"min-max": 0.80, "histogram": 0.81}) == "histogram"
+    assert pick_observer({"histogram": 0.80, "min-max": 0.80}) == "min-max"
+    assert pick_observer({"min-max": 0.82, "histogram": 0.81}) == "min-max"
+
+
+def test_sqnr_db_known_values():
+    reference = torch.ones(100)
+    assert sqnr_db(reference, reference * 1.1) == pytest.approx(20.0)
+    assert sqnr_db(reference, reference * 1.01) == pytest.approx(40.0)
+    assert math.isinf(sqnr_db(reference, reference))
+
+
+def test_per_layer_sqnr_covers_every_quantized_layer_in_run_order(fused, int8_model):
+    sqnr = per_layer_sqnr(fused, int8_model, random_images(4, seed=8))
+    assert len(sqnr) == len(quantized_layer_names(int8_model)) == 1 + CONVS + 1 + RESIDUAL_ADDS
+    names = list(sqnr)
+    assert names[0] == "quant" and names[-1] == "fc" and "layer1.0.add_relu" in names
+    assert names.index("layer1.0.conv1") < names.index("layer1.0.conv2") < names.index("layer1.0.add_relu")
+    assert all(math.isfinite(value) for value in sqnr.values())
+    assert sqnr["quant"] > 30  # 8-bit input quantization alone: about 6 dB per bit
