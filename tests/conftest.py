@@ -1,0 +1,40 @@
+"""Fixtures shared by several test modules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.data import Split
+from helpers.model import build_resnet18_cifar
+from helpers.onnx_export import export_onnx, model_metadata
+from helpers.quantization import calibrate, convert_to_int8, fuse_for_quantization, prepare_for_calibration, tensorrt_qconfig, use_qnnpack
+
+
+@pytest.fixture(scope="session")
+def resnet18_int8_raw_onnx(tmp_path_factory):
+    """The real INT8 export of the tutorial's ResNet18 (random weights, 16 random calibration images).
+
+    Same recipe and exporter as notebook 02, so the graph has the real export's shape: opset 17,
+    Q -> Cast(uint8) -> DQ on every activation, int32 bias DQ with a ConstantOfShape + Cast zero
+    point, residual Adds fed by two DQs. About 2 s on 2 cores.
+    """
+    torch.manual_seed(0)
+    use_qnnpack()
+    prepared = prepare_for_calibration(fuse_for_quantization(build_resnet18_cifar().eval()), tensorrt_qconfig())
+    images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    calibrate(prepared, Split(images, np.zeros(16, dtype=np.int64)), batch_size=16)
+    path = tmp_path_factory.mktemp("resnet18_int8") / "resnet18_int8_raw.onnx"
+    export_onnx(convert_to_int8(prepared), path, model_metadata(None, None, "int8-qdq-raw", "02_quantize_and_export"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def resnet18_int8_fixed_onnx(resnet18_int8_raw_onnx):
+    """The raw export after every pass of helpers.surgery (notebook 03)."""
+    from helpers.surgery import fix_for_tensorrt
+
+    fixed_path = resnet18_int8_raw_onnx.with_name("resnet18_int8_trt.onnx")
+    fix_for_tensorrt(resnet18_int8_raw_onnx, fixed_path)
+    return fixed_path

@@ -1,0 +1,106 @@
+"""helpers.qdq_rules: each TensorRT Q/DQ rule on a graph that breaks it, and on the real export before/after surgery."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto
+
+from helpers.onnx_inspect import find_int32_bias_dequantize, find_q_cast_dq_chains, quantization_parameters
+from helpers.qdq_rules import (
+    ERROR,
+    MODEL,
+    WARNING,
+    Finding,
+    check_tensorrt_rules,
+    count_by_rule,
+    errors,
+    format_findings,
+)
+from qdq_graphs import exporter_like_model, qdq_conv_model
+
+
+def test_a_graph_tensorrt_accepts_has_no_findings():
+    assert check_tensorrt_rules(qdq_conv_model()) == []
+
+
+@pytest.mark.parametrize("changes, expected_rules", [
+    ({"zero_point": 3}, {"zero-point-nonzero"}),
+    # uint8 zero point 0: the Q output is uint8, so each DequantizeLinear reads uint8 too
+    ({"zero_point_dtype": np.uint8}, {"zero-point-uint8", "dq-input-uint8"}),
+    ({"cast_to": TensorProto.INT8}, {"cast-between-q-dq"}),
+    ({"bias": "int32"}, {"dq-input-int32"}),
+    ({"bias": "int32-computed-zp"}, {"dq-input-int32", "non-constant-zero-point"}),
+    ({"activation_scales": 2}, {"per-channel-activation"}),
+    ({"weight_axis": 1}, {"weight-axis"}),
+    ({"scale": -0.05}, {"scale-not-positive"}),
+    ({"scale_from_graph_input": True}, {"non-constant-scale"}),
+    ({"opset": 12}, {"opset-below-13"}),
+])
+def test_each_rule_fires_on_a_graph_that_breaks_it(changes, expected_rules):
+    findings = check_tensorrt_rules(qdq_conv_model(**changes))
+    assert {finding.rule for finding in findings} == expected_rules
+    assert all(finding.severity == ERROR and finding.message for finding in findings)
+
+
+def test_findings_name_the_offending_nodes():
+    findings = check_tensorrt_rules(qdq_conv_model(zero_point=3))
+    assert {finding.node for finding in findings} == {
+        "in/QuantizeLinear", "in/DequantizeLinear", "out/QuantizeLinear", "out/DequantizeLinear"}
+    assert "3" in findings[0].message
+    (opset_finding,) = check_tensorrt_rules(qdq_conv_model(opset=12))
+    assert opset_finding.node == MODEL and "12" in opset_finding.message
+
+
+def test_weight_scale_count_must_match_the_output_channels():
+    # two scales on axis 0 of a 2-channel weight is right; one scale is per-tensor (allowed); three is wrong
+    assert check_tensorrt_rules(qdq_conv_model(weight_scale_count=1)) == []
+    findings = check_tensorrt_rules(qdq_conv_model(weight_scale_count=3))
+    assert "weight-axis" in {finding.rule for finding in findings}
+
+
+def test_a_quantize_without_zero_point_is_a_warning_and_its_uint8_dequantize_an_error():
+    findings = check_tensorrt_rules(qdq_conv_model(omit_zero_point=True))
+    assert {(finding.rule, finding.severity) for finding in findings} == {("zero-point-uint8", WARNING), ("dq-input-uint8", ERROR)}
+
+
+def test_the_exporter_pattern_breaks_the_expected_rules():
+    assert count_by_rule(check_tensorrt_rules(exporter_like_model())) == {
+        "cast-between-q-dq": 2, "dq-input-int32": 1, "dq-input-uint8": 2,
+        "non-constant-zero-point": 1, "zero-point-nonzero": 4, "zero-point-uint8": 4,
+    }
+
+
+def test_the_raw_resnet18_export_fails_with_the_specific_violations(resnet18_int8_raw_onnx):
+    counts = count_by_rule(check_tensorrt_rules(resnet18_int8_raw_onnx))
+    activation_qdq = [row for row in quantization_parameters(resnet18_int8_raw_onnx) if row["role"] == "activation"]
+    chains = find_q_cast_dq_chains(resnet18_int8_raw_onnx)
+    assert counts == {
+        "cast-between-q-dq": len({chain.cast.name for chain in chains}),
+        "dq-input-int32": 21,  # 20 Conv biases and the fc Gemm's
+        "dq-input-uint8": len(chains),
+        "non-constant-zero-point": len(find_int32_bias_dequantize(resnet18_int8_raw_onnx)),
+        "zero-point-nonzero": len(activation_qdq),
+        "zero-point-uint8": len(activation_qdq),
+    }
+    assert counts["cast-between-q-dq"] >= 32 and counts["zero-point-uint8"] >= 64
+
+
+def test_the_fixed_resnet18_passes(resnet18_int8_fixed_onnx):
+    assert check_tensorrt_rules(resnet18_int8_fixed_onnx) == []
+
+
+def test_new_rules_plug_in_and_warnings_are_not_errors(resnet18_int8_fixed_onnx):
+    def every_add_is_suspicious(facts):
+        for node in facts.nodes:
+            if node.op_type == "Add":
+                yield Finding(node.name, "example-warning", "an Add", WARNING)
+
+    findings = check_tensorrt_rules(resnet18_int8_fixed_onnx, rules=[every_add_is_suspicious])
+    assert len(findings) == 8 and errors(findings) == []
+    assert "0 error(s), 8 warning(s)" in format_findings(findings)
+
+
+def test_format_findings_summarises_by_rule():
+    text = format_findings(check_tensorrt_rules(exporter_like_model()))
+    assert text.splitlines()[0] == "14 error(s), 0 warning(s)"
+    assert "cast-between-q-dq" in text and "in/Cast" in text
+    assert "follows every" in format_findings([])

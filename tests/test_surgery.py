@@ -1,0 +1,213 @@
+"""helpers.surgery: each pass on hand-built graphs and on the real ResNet18 INT8 export; ONNX Runtime equivalence."""
+
+import numpy as np
+import onnx
+import onnx_graphsurgeon as gs
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from helpers.config import TutorialError
+from helpers.onnx_export import read_metadata
+from helpers.onnx_inspect import count_ops, find_q_cast_dq_chains, quantization_parameters
+from helpers.surgery import (
+    PRECISION,
+    PRODUCED_BY,
+    SURGERY_PASSES,
+    cleanup_and_sort,
+    compare_on_onnxruntime,
+    file_sha256,
+    fix_for_tensorrt,
+    fold_constants,
+    format_graph_diff,
+    load_graph,
+    map_uint8_qdq_to_int8,
+    remove_cast_between_q_and_dq,
+    replace_bias_dequantize_with_float,
+    save_graph,
+)
+from qdq_graphs import example_input, exporter_like_model, qdq_conv_model
+
+
+def run(model: onnx.ModelProto) -> np.ndarray:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": example_input()})[0]
+
+
+def export_checked(graph: gs.Graph) -> onnx.ModelProto:
+    model = gs.export_onnx(graph)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+# --- hand-built graphs ------------------------------------------------------------------------
+
+def test_remove_cast_rewires_each_dequantize_to_its_quantize():
+    graph = gs.import_onnx(exporter_like_model())
+    changes = remove_cast_between_q_and_dq(graph)
+    assert len(changes) == 2 and "in/Cast" in changes[0]
+    assert [node.op for node in graph.nodes].count("Cast") == 1  # the bias zero point's Cast stays
+    assert remove_cast_between_q_and_dq(graph) == []
+    assert find_q_cast_dq_chains(export_checked(graph)) == []
+
+
+def test_remove_cast_refuses_a_cast_that_changes_the_type():
+    graph = gs.import_onnx(qdq_conv_model(zero_point=128, zero_point_dtype=np.uint8, cast_to=TensorProto.INT8))
+    with pytest.raises(TutorialError, match="uint8 output to int8"):
+        remove_cast_between_q_and_dq(graph)
+
+
+def test_bias_pass_computes_exactly_what_the_int32_dequantize_computed():
+    model = qdq_conv_model(bias="int32-computed-zp")
+    graph = gs.import_onnx(model)
+    (change,) = replace_bias_dequantize_with_float(graph)
+    assert "conv/Conv" in change and "zero point [0]" in change
+    conv = next(node for node in graph.nodes if node.op == "Conv")
+    assert isinstance(conv.inputs[2], gs.Constant) and conv.inputs[2].values.dtype == np.float32
+    assert replace_bias_dequantize_with_float(graph) == []
+    assert np.array_equal(run(model), run(export_checked(graph)))
+
+
+def test_bias_pass_applies_a_nonzero_zero_point():
+    model = qdq_conv_model(bias="int32")
+    zero_point = next(node for node in model.graph.node if node.output[0] == "b_zp")
+    zero_point.attribute[0].t.CopyFrom(numpy_helper.from_array(np.array([5, -7], dtype=np.int32), "b_zp"))
+    graph = gs.import_onnx(model)
+    replace_bias_dequantize_with_float(graph)
+    assert np.array_equal(run(model), run(export_checked(graph)))
+
+
+def test_map_uint8_gives_int8_zero_points_and_identical_outputs():
+    model = exporter_like_model()
+    graph = gs.import_onnx(model)
+    remove_cast_between_q_and_dq(graph)
+    changes = map_uint8_qdq_to_int8(graph)
+    assert len(changes) == 4 and all("uint8 128 -> int8 0" in line for line in changes)
+    assert map_uint8_qdq_to_int8(graph) == []
+    fixed = export_checked(graph)
+    rows = [row for row in quantization_parameters(fixed) if row["role"] == "activation"]
+    assert {(row["zero_point_dtype"], tuple(row["zero_points"])) for row in rows} == {("int8", (0,))}
+    assert np.array_equal(run(model), run(fixed))
+
+
+def test_map_uint8_shifts_constant_uint8_weights():
+    model = qdq_conv_model(weight_dtype=np.uint8)
+    graph = gs.import_onnx(model)
+    (change,) = map_uint8_qdq_to_int8(graph)
+    assert "shifted by -128" in change
+    assert np.array_equal(run(model), run(export_checked(graph)))
+
+
+def test_map_uint8_refuses_other_zero_points_and_changes_nothing():
+    graph = gs.import_onnx(qdq_conv_model(zero_point=127, zero_point_dtype=np.uint8))
+    before = gs.export_onnx(graph).SerializeToString()
+    with pytest.raises(TutorialError, match=r"uint8 zero point \[127\].*only 128"):
+        map_uint8_qdq_to_int8(graph)
+    assert gs.export_onnx(graph).SerializeToString() == before
+
+
+def test_map_uint8_asks_for_the_cast_pass_first():
+    graph = gs.import_onnx(exporter_like_model())
+    with pytest.raises(TutorialError, match="remove_cast_between_q_and_dq first"):
+        map_uint8_qdq_to_int8(graph)
+
+
+def test_map_uint8_refuses_a_quantize_without_zero_point():
+    graph = gs.import_onnx(qdq_conv_model(omit_zero_point=True))
+    with pytest.raises(TutorialError, match="no zero point"):
+        map_uint8_qdq_to_int8(graph)
+
+
+def test_fold_then_cleanup_leaves_only_compute_and_qdq_nodes():
+    model = exporter_like_model()
+    graph = gs.import_onnx(model)
+    for surgery_pass in SURGERY_PASSES[:3]:
+        surgery_pass(graph)
+    folded = fold_constants(graph)
+    assert any("Constant nodes became constants" in line for line in folded)
+    assert fold_constants(graph) == []
+    removed = cleanup_and_sort(graph)
+    assert any("Constant node(s)" in line for line in removed)
+    assert cleanup_and_sort(graph) == []
+    fixed = export_checked(graph)
+    assert count_ops(fixed) == {"DequantizeLinear": 3, "QuantizeLinear": 2, "Conv": 1, "Relu": 1}
+    assert np.array_equal(run(model), run(fixed))
+
+
+def test_passes_work_on_a_graph_whose_constants_are_already_folded():
+    model = exporter_like_model()
+    graph = gs.import_onnx(model)
+    graph.fold_constants().cleanup()  # every constant is now an initializer
+    assert [node.op for node in graph.nodes].count("Constant") == 0
+    changes = [surgery_pass(graph) for surgery_pass in SURGERY_PASSES]
+    assert [len(found) for found in changes[:3]] == [2, 1, 4]
+    assert np.array_equal(run(model), run(export_checked(graph)))
+
+
+def test_save_graph_refuses_the_input_file_and_invalid_graphs(tmp_path):
+    source = tmp_path / "raw.onnx"
+    onnx.save(exporter_like_model(), str(source))
+    graph = load_graph(source)
+    with pytest.raises(TutorialError, match="Refusing to overwrite"):
+        save_graph(graph, source, {}, source_path=source)
+    graph.nodes[-1].inputs[1] = gs.Constant("wrong_type", np.array(1.0, dtype=np.float64))  # a float64 scale
+    target = tmp_path / "fixed.onnx"
+    with pytest.raises(TutorialError, match="not valid ONNX"):
+        save_graph(graph, target, {})
+    assert not target.exists() and not (tmp_path / "fixed.onnx.partial").exists()
+
+
+def test_load_graph_reports_a_corrupt_file(tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(exporter_like_model().SerializeToString()[:100])
+    with pytest.raises(TutorialError, match="not a readable ONNX model"):
+        load_graph(broken)
+
+
+# --- the real ResNet18 export -------------------------------------------------------------------
+
+def test_each_pass_on_the_real_export_changes_what_it_should(resnet18_int8_raw_onnx):
+    raw = onnx.load(str(resnet18_int8_raw_onnx))
+    casts = {chain.cast.name for chain in find_q_cast_dq_chains(raw)}
+    activation_qdq = [row for row in quantization_parameters(raw) if row["role"] == "activation"]
+    graph = load_graph(resnet18_int8_raw_onnx)
+    changes = {surgery_pass.__name__: surgery_pass(graph) for surgery_pass in SURGERY_PASSES}
+    assert len(changes["remove_cast_between_q_and_dq"]) == len(casts) >= 32
+    assert len(changes["replace_bias_dequantize_with_float"]) == 21  # 20 Conv and the fc Gemm
+    assert len(changes["map_uint8_qdq_to_int8"]) == len(activation_qdq)
+    # running every pass again changes nothing
+    assert all(surgery_pass(graph) == [] for surgery_pass in SURGERY_PASSES)
+    fixed = export_checked(graph)
+    counts = count_ops(fixed)
+    assert "Cast" not in counts and "Constant" not in counts and "ConstantOfShape" not in counts
+    assert counts["Conv"] == 20 and counts["Gemm"] == 1 and counts["Add"] == 8
+    assert counts["DequantizeLinear"] == count_ops(raw)["DequantizeLinear"] - 21  # the bias DQs went, weight DQs stayed
+
+
+def test_fix_for_tensorrt_keeps_the_input_file_and_the_metadata(resnet18_int8_raw_onnx, tmp_path):
+    digest = file_sha256(resnet18_int8_raw_onnx)
+    fixed_path = tmp_path / "fixed.onnx"
+    fix_for_tensorrt(resnet18_int8_raw_onnx, fixed_path)
+    assert file_sha256(resnet18_int8_raw_onnx) == digest
+    onnx.checker.check_model(onnx.load(str(fixed_path)), full_check=True)
+    raw_metadata, fixed_metadata = read_metadata(resnet18_int8_raw_onnx), read_metadata(fixed_path)
+    assert fixed_metadata["precision"] == PRECISION == "int8-qdq-tensorrt"
+    assert fixed_metadata["produced_by"] == PRODUCED_BY == "03_graph_surgery"
+    assert {key: value for key, value in fixed_metadata.items() if key not in ("precision", "produced_by")} == \
+        {key: value for key, value in raw_metadata.items() if key not in ("precision", "produced_by")}
+
+
+def test_raw_and_fixed_graphs_compute_bit_identical_logits(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx):
+    inputs = np.random.default_rng(2).standard_normal((16, 3, 32, 32)).astype(np.float32) * 1.5
+    result = compare_on_onnxruntime(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, inputs)
+    assert result["bit_identical"] and result["max_abs_diff"] == 0.0 and result["top1_agreement"] == 1.0
+
+
+def test_graph_diff_lists_counts_and_changes(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx):
+    text = format_graph_diff(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx,
+                             {"remove_cast_between_q_and_dq": ["a", "b", "c", "d"]}, changes_shown=2)
+    cast_row = next(line for line in text.splitlines() if line.startswith("Cast "))
+    assert cast_row.split()[1:] == [str(count_ops(resnet18_int8_raw_onnx)["Cast"]), "0", f"-{count_ops(resnet18_int8_raw_onnx)['Cast']}"]
+    assert "remove_cast_between_q_and_dq: 4 change(s)" in text and "... and 2 more" in text
