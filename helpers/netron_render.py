@@ -1,0 +1,421 @@
+"""Real Netron renders of ONNX graphs, made headless with Playwright and the system's Chromium.
+
+Introduced in notebook 03 (the graph before and after surgery). Netron lays out its graph with the
+browser's text measurement, so a real browser draws it: ``netron`` serves its web app on
+127.0.0.1, Chromium opens it, and Netron's own export produces the SVG (or PNG).
+
+Safety: the server listens on 127.0.0.1 only; during a render every request that does not go to
+that server is aborted (the app otherwise calls analytics and geo-IP hosts); every wait has a
+timeout and raises ``NetronRenderError`` with Netron's own message (a corrupt file, for example)
+instead of hanging.
+
+Needs: ``pip install netron playwright`` (never ``playwright install``: the system Chromium is
+used) and ``apt-get install -y chromium fonts-wqy-microhei`` (the font draws the brackets
+U+3008/U+3009 around tensor shapes). ``NETRON_CHROMIUM`` names another Chromium binary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import concurrent.futures
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import onnx
+
+from .config import TutorialError
+from .onnx_export import load_onnx, read_metadata, set_metadata
+
+CHROMIUM_ENV = "NETRON_CHROMIUM"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+# Netron's SVG names no concrete font; Chromium on Linux measured the text with Arial's metrics
+# (Liberation Sans / Arimo), so other renderers must use those too or text spills out of the boxes.
+SVG_FONTS = "'Liberation Sans', Arimo, Arial, sans-serif"  # single quotes: it goes inside style="..."
+# Show node attributes (e.g. Cast's "to", Conv's pads) and the initializers inside each node.
+VIEW_OPTIONS = {"attributes": True, "weights": True, "names": False, "direction": "vertical"}
+# The region notebook 03 shows before and after: the stem and the first residual block.
+STEM_AND_FIRST_BLOCK = {"inputs": ["input"], "outputs": ["/layer1/0/Relu_output_0"],
+                        "label": "stem and first residual block (input -> layer1.0's final Relu)"}
+
+
+class NetronRenderError(TutorialError):
+    """A render that could not finish: no browser, Netron's error message, or a timeout."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Is a browser here?
+# ---------------------------------------------------------------------------------------------
+
+def chromium_executable() -> str | None:
+    """$NETRON_CHROMIUM, else /usr/bin/chromium, else a chromium on the PATH; None if none exists."""
+    candidates = [os.environ.get(CHROMIUM_ENV), "/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
+    return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
+
+
+def _has_bracket_font() -> bool | None:
+    """Whether fontconfig knows a font with U+3008 (None when fc-list is not there to ask)."""
+    if shutil.which("fc-list") is None:
+        return None
+    result = subprocess.run(["fc-list", ":charset=3008", "family"], capture_output=True, text=True, timeout=30)
+    return bool(result.stdout.strip())
+
+
+def browser_unavailable_reason() -> str | None:
+    """Why renders cannot be made on this machine, or None when they can."""
+    try:
+        import netron  # noqa: F401
+        import playwright.sync_api  # noqa: F401
+    except ImportError as error:
+        return f"the Python package '{error.name}' is missing (pip install netron playwright)"
+    if chromium_executable() is None:
+        return ("no Chromium browser found (install it with `sudo apt-get install -y chromium fonts-wqy-microhei`, "
+                f"or set {CHROMIUM_ENV} to a Chromium binary)")
+    if _has_bracket_font() is False:
+        return "no font with the bracket characters Netron draws around shapes (sudo apt-get install -y fonts-wqy-microhei)"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+# Runs in the page before Netron's own scripts.
+INIT_SCRIPT = """
+(options) => {
+    // Netron replaces window.eval with a function that throws; Playwright's evaluate needs the real one.
+    const realEval = window.eval;
+    Object.defineProperty(window, 'eval', { get: () => realEval, set: () => {}, configurable: true });
+    // View options (attributes shown, layout direction) are read from localStorage.
+    try { window.localStorage.setItem('options', JSON.stringify(options)); } catch (e) { }
+    // Without <meta name="date"> Netron takes the build to be new: no blocking "please update" dialog.
+    document.addEventListener('DOMContentLoaded', () => {
+        for (const meta of document.querySelectorAll('meta[name="date"]')) { meta.remove(); }
+    });
+}
+"""
+
+STATE_SCRIPT = """
+() => {
+    const body = document.body;
+    if (!body) { return null; }
+    const classes = body.classList;
+    const message = document.getElementById('message-text');
+    const text = message ? message.innerText : '';
+    if (classes.contains('alert') || (classes.contains('notification') && !classes.contains('spinner'))
+        || (classes.contains('message') && text)) {
+        return 'failed:' + text;
+    }
+    const view = window.__view__;
+    if (view && view.activeTarget && classes.contains('default') && document.querySelector('#canvas #origin .node')) {
+        return 'drawn';
+    }
+    return null;
+}
+"""
+
+# Netron's own export, with the host's download callback replaced so the bytes come back here.
+EXPORT_SCRIPT = """
+async ([name, timeoutMs]) => {
+    const view = window.__view__;
+    const host = view._host;
+    const original = host.export;
+    const exported = new Promise((resolve, reject) => {
+        host.export = async (file, blob) => {
+            const reader = new FileReader();
+            reader.onload = () => resolve(reader.result);
+            reader.onerror = () => reject(new Error('cannot read the exported ' + file));
+            reader.readAsDataURL(blob);
+        };
+        view.export(name).catch(reject);
+    });
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('export timed out')), timeoutMs));
+    try {
+        return await Promise.race([exported, timeout]);
+    } finally {
+        host.export = original;
+    }
+}
+"""
+
+
+def _render_in_this_thread(path: Path, fmt: str, timeout_s: float, options: dict) -> tuple[bytes, list[str], tuple]:
+    """The render itself; returns (bytes, the requests it blocked, the server's address)."""
+    import logging
+
+    import netron
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    if not logging.getLogger().hasHandlers():  # netron.start would configure INFO logging ("Serving ...")
+        logging.getLogger().addHandler(logging.NullHandler())
+    deadline = time.monotonic() + timeout_s
+
+    def remaining_ms() -> int:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise NetronRenderError(f"Rendering {path} with Netron did not finish within {timeout_s:g} s.")
+        return max(1, int(left * 1000))
+
+    address = netron.start(str(path), address=("127.0.0.1", 0), browse=False)
+    origin = f"http://127.0.0.1:{address[1]}"
+    blocked: list[str] = []
+
+    def only_local(route):
+        url = route.request.url
+        if url == origin or url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_executable(), headless=True,
+                                                 args=CHROMIUM_ARGS, timeout=remaining_ms())
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000}, service_workers="block")
+                context.route("**/*", only_local)
+                # Netron waits for a cookie-consent answer unless this cookie exists.
+                context.add_cookies([{"name": "consent", "value": str(int(time.time() * 1000)), "url": origin}])
+                context.add_init_script(script=f"({INIT_SCRIPT})({json.dumps(options)})")
+                page = context.new_page()
+                page.goto(origin + "/", wait_until="domcontentloaded", timeout=remaining_ms())
+                state = page.wait_for_function(STATE_SCRIPT, timeout=remaining_ms()).json_value()
+                if state.startswith("failed:"):
+                    raise NetronRenderError(f"Netron could not show {path}: {state[len('failed:'):].strip() or 'no message'}")
+                data_url = page.evaluate(EXPORT_SCRIPT, [f"model.{fmt}", remaining_ms()])
+            finally:
+                browser.close()
+    except PlaywrightError as error:
+        message = str(error).strip()
+        first_line = message.splitlines()[0] if message else type(error).__name__
+        if "Timeout" in first_line or "timed out" in first_line:
+            raise NetronRenderError(f"Rendering {path} with Netron did not finish within {timeout_s:g} s ({first_line}).") from error
+        raise NetronRenderError(f"Rendering {path} with Netron failed: {first_line}") from error
+    finally:
+        netron.stop(address)
+        while netron.status(address) and time.monotonic() < deadline + 2:  # the server thread ends within 0.25 s
+            time.sleep(0.05)
+    return base64.b64decode(data_url.split(",", 1)[1]), blocked, address
+
+
+def render_onnx(path: Path, fmt: str = "svg", timeout_s: float = 60.0, options: dict | None = None) -> bytes:
+    """Netron's own SVG or PNG export of an ONNX file, drawn by a headless Chromium.
+
+    Raises ``NetronRenderError`` with the reason when no browser is available, when Netron cannot
+    open the file (a corrupt ONNX file, for example), or when drawing takes longer than ``timeout_s``.
+    Inside a running asyncio loop (a Jupyter kernel) the render runs in a worker thread, because
+    Playwright's sync API refuses to run there.
+    """
+    path = Path(path)
+    if fmt not in ("svg", "png"):
+        raise TutorialError(f"fmt must be 'svg' or 'png', not {fmt!r}")
+    if not path.is_file():
+        raise TutorialError(f"{path} does not exist.")
+    reason = browser_unavailable_reason()
+    if reason:
+        raise NetronRenderError(f"Cannot render {path.name}: {reason}.")
+    options = {**VIEW_OPTIONS, **(options or {})}
+    try:
+        asyncio.get_running_loop()
+        in_event_loop = True
+    except RuntimeError:
+        in_event_loop = False
+    if in_event_loop:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            data, _, _ = pool.submit(_render_in_this_thread, path, fmt, timeout_s, options).result()
+    else:
+        data, _, _ = _render_in_this_thread(path, fmt, timeout_s, options)
+    return data
+
+
+# ---------------------------------------------------------------------------------------------
+# Regions, SVG for HTML, side by side
+# ---------------------------------------------------------------------------------------------
+
+def extract_region(model_path: Path, region_path: Path, region: dict = STEM_AND_FIRST_BLOCK) -> Path:
+    """Write the part of a model between ``region["inputs"]`` and ``region["outputs"]`` as its own ONNX file.
+
+    The region keeps the model's metadata, marked with what the region is (it is not a classifier).
+    """
+    model_path, region_path = Path(model_path), Path(region_path)
+    tensors = {name for node in load_onnx(model_path).graph.node for name in node.output} | {"input"}
+    missing = [name for name in region["inputs"] + region["outputs"] if name not in tensors]
+    if missing:
+        raise TutorialError(f"{model_path} has no tensor(s) {missing}; is it the ResNet18 of notebook 02?")
+    onnx.utils.extract_model(str(model_path), str(region_path), region["inputs"], region["outputs"], check_model=True)
+    extracted = onnx.load(str(region_path))
+    metadata = read_metadata(model_path)
+    metadata.update({
+        "region": region["label"], "region_of": model_path.name,
+        "output_name": ",".join(region["outputs"]), "output_meaning": "an inner activation (a region cut out for viewing)",
+    })
+    set_metadata(extracted, metadata)
+    onnx.save(extracted, str(region_path))
+    return region_path
+
+
+def svg_for_html(svg: bytes | str) -> str:
+    """Netron's SVG made to scale (a viewBox) and to keep text inside its boxes (concrete fonts)."""
+    text = svg.decode("utf-8") if isinstance(svg, bytes) else svg
+    match = re.search(r"<svg\b[^>]*>", text)
+    if match is None:
+        raise TutorialError("This is not an SVG document (no <svg> element).")
+    root = match.group(0)
+    width = re.search(r'\bwidth="([\d.]+)', root)
+    height = re.search(r'\bheight="([\d.]+)', root)
+    new_root = root
+    if "viewBox" not in root and width and height:
+        new_root = new_root[:-1] + f' viewBox="0 0 {width.group(1)} {height.group(1)}">'
+    text = text.replace(root, new_root, 1)
+    return re.sub(r"font-family:\s*([^;\"]+)", lambda m: f"font-family: {SVG_FONTS}, {m.group(1)}"
+                  if not m.group(1).startswith(SVG_FONTS) else m.group(0), text)
+
+
+def svg_data_uri(svg: bytes | str) -> str:
+    """A data: URI for an <img>; two Netron SVGs inlined in one page would clash (same element ids)."""
+    return "data:image/svg+xml;base64," + base64.b64encode(svg_for_html(svg).encode("utf-8")).decode("ascii")
+
+
+def svg_size(svg: bytes | str) -> tuple[float, float]:
+    """(width, height) of an SVG's root element, in pixels."""
+    root = _svg_root(svg)
+    return float(root.get("width")), float(root.get("height"))
+
+
+def side_by_side_html(left_svg, right_svg, left_title: str, right_title: str, scale: float = 0.75) -> str:
+    """An HTML table with two renders side by side at the same zoom, so sizes compare honestly."""
+    cells = []
+    for svg, title in ((left_svg, left_title), (right_svg, right_title)):
+        width, _ = svg_size(svg)
+        cells.append(
+            f'<td style="vertical-align:top;text-align:center"><b>{html.escape(title)}</b><br>'
+            f'<img src="{svg_data_uri(svg)}" width="{width * scale:.0f}" style="max-width:none" alt="{html.escape(title)}"></td>'
+        )
+    return f'<table><tr>{"".join(cells)}</tr></table>'
+
+
+def render_before_after(raw_path: Path, fixed_path: Path, out_dir: Path, whole_graphs: bool = True, timeout_s: float = 60.0) -> dict[str, Path]:
+    """Render the stem and first residual block of both graphs, and the whole fixed graph, into ``out_dir``.
+
+    Returns {name: path}: ``region_raw``/``region_fixed`` (SVG), and with ``whole_graphs`` also
+    ``whole_fixed`` (SVG). The region ONNX files are written beside them.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, model_path in (("raw", raw_path), ("fixed", fixed_path)):
+        region_onnx = extract_region(model_path, out_dir / f"stem_block_{name}.onnx")
+        written[f"region_{name}"] = _write(out_dir / f"stem_block_{name}.svg", svg_for_html(render_onnx(region_onnx, "svg", timeout_s)))
+    if whole_graphs:
+        written["whole_fixed"] = _write(out_dir / "whole_graph_fixed.svg", svg_for_html(render_onnx(fixed_path, "svg", timeout_s)))
+    return written
+
+
+def _write(path: Path, text: str) -> Path:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking a render (notebook 03 and the tests use these)
+# ---------------------------------------------------------------------------------------------
+
+def _svg_root(svg: bytes | str):
+    import xml.etree.ElementTree as ElementTree
+
+    text = svg.decode("utf-8") if isinstance(svg, bytes) else svg
+    try:
+        return ElementTree.fromstring(text)
+    except ElementTree.ParseError as error:
+        raise TutorialError(f"The SVG is not well-formed XML: {error}") from error
+
+
+def svg_texts(svg: bytes | str) -> list[str]:
+    """The visible text of every <text> element of a Netron SVG (tooltips left out), in order."""
+    namespace = "{http://www.w3.org/2000/svg}"
+    lines = []
+    for element in _svg_root(svg).iter(f"{namespace}text"):
+        parts = [element.text or ""]
+        for child in element:
+            if child.tag != f"{namespace}title":
+                parts.append("".join(child.itertext()))
+            parts.append(child.tail or "")
+        lines.append("".join(parts).strip())
+    return lines
+
+
+def drawn_node_types(svg: bytes | str) -> dict[str, int]:
+    """How many nodes of each op type a Netron SVG draws (from each node's header)."""
+    namespace = "{http://www.w3.org/2000/svg}"
+    counts = collections.Counter()
+    for group in _svg_root(svg).iter(f"{namespace}g"):
+        if "node-item-type" in group.get("class", "").split():
+            header = group.find(f"{namespace}text")
+            if header is not None and header.text:
+                counts[header.text.strip()] += 1
+    return dict(sorted(counts.items()))
+
+
+TEXT_FIT_SCRIPT = """
+() => {
+    const outside = [];
+    for (const node of document.querySelectorAll('g.node')) {
+        const border = node.querySelector(':scope > path.node-border');
+        if (!border) { continue; }
+        const box = border.getBoundingClientRect();
+        for (const text of node.querySelectorAll('text')) {
+            const r = text.getBoundingClientRect();
+            if (r.width === 0) { continue; }
+            if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5) {
+                outside.push(text.textContent);
+            }
+        }
+    }
+    return outside;
+}
+"""
+
+
+def text_outside_boxes(svg: bytes | str, timeout_s: float = 30.0) -> list[str]:
+    """Texts that spill out of their node's box when Chromium draws the SVG as ``svg_for_html`` makes it.
+
+    Needs the browser; no network is used (the SVG is the whole page).
+    """
+    reason = browser_unavailable_reason()
+    if reason:
+        raise NetronRenderError(f"Cannot check the SVG: {reason}.")
+
+    def check() -> list[str]:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_executable(), headless=True,
+                                                 args=CHROMIUM_ARGS, timeout=int(timeout_s * 1000))
+            try:
+                page = browser.new_page()
+                page.route("**/*", lambda route: route.abort())
+                page.set_content(svg_for_html(svg), timeout=int(timeout_s * 1000))
+                return page.evaluate(TEXT_FIT_SCRIPT)
+            finally:
+                browser.close()
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return check()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(check).result()

@@ -1,0 +1,143 @@
+"""helpers.netron_render: real Netron renders in a headless Chromium (skipped, with the reason, without a browser)."""
+
+import asyncio
+import time
+
+import netron
+import onnx
+import pytest
+
+from helpers.config import TutorialError
+from helpers.netron_render import (
+    NetronRenderError,
+    _render_in_this_thread,
+    browser_unavailable_reason,
+    drawn_node_types,
+    extract_region,
+    render_before_after,
+    render_onnx,
+    side_by_side_html,
+    svg_for_html,
+    svg_size,
+    svg_texts,
+    text_outside_boxes,
+    VIEW_OPTIONS,
+)
+from helpers.onnx_export import read_metadata
+
+REASON = browser_unavailable_reason()
+needs_browser = pytest.mark.skipif(REASON is not None, reason=f"no headless Netron renders here: {REASON}")
+
+
+@pytest.fixture(scope="module")
+def regions(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("regions")
+    return {name: extract_region(path, folder / f"region_{name}.onnx")
+            for name, path in (("raw", resnet18_int8_raw_onnx), ("fixed", resnet18_int8_fixed_onnx))}
+
+
+@pytest.fixture(scope="module")
+def region_svgs(regions):
+    if REASON is not None:
+        pytest.skip(f"no headless Netron renders here: {REASON}")
+    return {name: render_onnx(path, "svg") for name, path in regions.items()}
+
+
+# --- without a browser -----------------------------------------------------------------------
+
+def test_region_is_the_stem_and_first_block_and_keeps_the_metadata(regions, resnet18_int8_raw_onnx):
+    model = onnx.load(str(regions["raw"]))
+    ops = [node.op_type for node in model.graph.node]
+    assert ops.count("Conv") == 3 and ops.count("Add") == 1  # stem conv, block conv1 and conv2, residual add
+    assert [output.name for output in model.graph.output] == ["/layer1/0/Relu_output_0"]
+    metadata = read_metadata(regions["raw"])
+    assert metadata["region_of"] == resnet18_int8_raw_onnx.name and "first residual block" in metadata["region"]
+    assert metadata["normalization_mean"] == read_metadata(resnet18_int8_raw_onnx)["normalization_mean"]
+
+
+def test_extract_region_names_missing_tensors(resnet18_int8_raw_onnx, tmp_path):
+    with pytest.raises(TutorialError, match="no tensor"):
+        extract_region(resnet18_int8_raw_onnx, tmp_path / "x.onnx", {"inputs": ["input"], "outputs": ["nope"], "label": "x"})
+
+
+def test_svg_for_html_adds_a_viewbox_and_concrete_fonts():
+    svg = '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><text style="font-family: sans-serif; font-size: 11px;">a</text></svg>'
+    fixed = svg_for_html(svg)
+    assert 'viewBox="0 0 20 10"' in fixed
+    assert "font-family: 'Liberation Sans', Arimo, Arial, sans-serif, sans-serif;" in fixed
+    assert svg_for_html(fixed) == fixed  # applying it twice changes nothing
+    assert svg_texts(fixed) == ["a"] and svg_size(fixed) == (20.0, 10.0)
+
+
+def test_no_browser_gives_the_reason_and_the_install_command(monkeypatch, regions):
+    monkeypatch.setattr("helpers.netron_render.chromium_executable", lambda: None)
+    assert "apt-get install -y chromium fonts-wqy-microhei" in browser_unavailable_reason()
+    with pytest.raises(NetronRenderError, match="no Chromium browser found"):
+        render_onnx(regions["raw"])
+
+
+# --- with the browser --------------------------------------------------------------------------
+
+@needs_browser
+def test_renders_show_casts_and_zero_point_128_before_and_neither_after(region_svgs):
+    before, after = drawn_node_types(region_svgs["raw"]), drawn_node_types(region_svgs["fixed"])
+    assert before["Cast"] >= 4 and "Cast" not in after
+    assert before["ConstantOfShape"] == 3 and "ConstantOfShape" not in after
+    assert after["Conv"] == before["Conv"] == 3 and after["Add"] == 1
+    texts_before, texts_after = svg_texts(region_svgs["raw"]), svg_texts(region_svgs["fixed"])
+    assert "y_zero_point = 128" in texts_before and "to = uint8" in texts_before
+    assert "y_zero_point = 0" in texts_after and "x_zero_point = 0" in texts_after
+    assert not any(text.endswith("zero_point = 128") for text in texts_after)
+
+
+@needs_browser
+def test_text_stays_inside_the_boxes_and_the_check_can_fail(region_svgs):
+    for svg in region_svgs.values():
+        assert text_outside_boxes(svg) == []
+    enlarged = region_svgs["raw"].decode().replace("font-size: 11px", "font-size: 30px")
+    assert text_outside_boxes(enlarged)  # the same check sees text that spills out
+
+
+@needs_browser
+def test_render_stays_local_and_stops_its_server(regions):
+    data, blocked, address = _render_in_this_thread(regions["fixed"], "png", 60.0, VIEW_OPTIONS)
+    assert data.startswith(b"\x89PNG")
+    assert address[0] == "127.0.0.1"
+    assert all(not url.startswith(f"http://127.0.0.1:{address[1]}") for url in blocked)
+    assert not netron.status(address)
+
+
+@needs_browser
+def test_a_corrupt_onnx_file_gives_netrons_message(regions, tmp_path):
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(regions["raw"].read_bytes()[:300])
+    started = time.monotonic()
+    with pytest.raises(NetronRenderError, match="Netron could not show"):
+        render_onnx(broken, timeout_s=30)
+    assert time.monotonic() - started < 30
+
+
+@needs_browser
+def test_a_render_that_cannot_finish_in_time_raises(resnet18_int8_raw_onnx):
+    started = time.monotonic()
+    with pytest.raises(NetronRenderError, match="did not finish within 0.3 s"):
+        render_onnx(resnet18_int8_raw_onnx, timeout_s=0.3)
+    assert time.monotonic() - started < 20
+
+
+@needs_browser
+def test_renders_inside_a_running_event_loop_like_jupyter(regions):
+    async def in_loop():
+        return render_onnx(regions["fixed"], "svg")
+
+    assert drawn_node_types(asyncio.run(in_loop()))["Conv"] == 3
+
+
+@needs_browser
+def test_render_before_after_writes_the_notebook_figures(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, tmp_path, region_svgs):
+    written = render_before_after(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, tmp_path, whole_graphs=True)
+    assert set(written) == {"region_raw", "region_fixed", "whole_fixed"}
+    whole = written["whole_fixed"].read_text()
+    assert drawn_node_types(whole)["Conv"] == 20 and "viewBox" in whole
+    html = side_by_side_html(written["region_raw"].read_text(), written["region_fixed"].read_text(), "before", "after")
+    assert html.count("data:image/svg+xml;base64,") == 2 and "<table>" in html
