@@ -112,3 +112,119 @@ def accuracy_bars(accuracies: dict[str, float], title: str = "Top-1 accuracy on 
     axis.tick_params(axis="x", rotation=15)
     figure.tight_layout()
     return figure
+
+
+def layer_sqnr_bars(sqnr_by_layer: dict[str, float], highlight: int = 3,
+                    title: str = "Quantization error per layer (INT8 vs FP32)") -> plt.Figure:
+    """Notebook 02: one horizontal bar per quantized layer, in the order they run, top to bottom.
+
+    SQNR in dB (higher is better; each 6 dB is about one bit). The ``highlight`` lowest bars are
+    labelled so the layers that lose the most stand out.
+    """
+    names = list(sqnr_by_layer)
+    values = np.array([sqnr_by_layer[name] for name in names], dtype=float)
+    finite = np.where(np.isfinite(values), values, np.nan)
+    shown = np.nan_to_num(finite, nan=np.nanmax(finite) if np.isfinite(finite).any() else 0.0)
+    worst = set(np.argsort(shown)[:highlight].tolist())
+    figure, axis = plt.subplots(figsize=(9, max(4.0, 0.28 * len(names) + 1.2)))
+    colors = [COLORS["int8"] if index in worst else COLORS["other"] for index in range(len(names))]
+    positions = np.arange(len(names))
+    axis.barh(positions, shown, color=colors)
+    axis.set_yticks(positions, names, fontsize=9)
+    axis.invert_yaxis()  # first layer on top
+    for index in sorted(worst):
+        axis.annotate(f"{shown[index]:.1f} dB", (shown[index], index), xytext=(4, 0), textcoords="offset points",
+                      va="center", fontsize=9, color=COLORS["int8"])
+    axis.set(title=title, xlabel="SQNR of the layer's output (dB, higher is better)")
+    axis.grid(axis="y", visible=False)
+    figure.tight_layout()
+    return figure
+
+
+# --- notebook 04: benchmarks and engine precisions ---------------------------------------------
+
+RUNTIME_LINESTYLES = {"TensorRT": "-", "PyTorch": "--", "ONNX Runtime": ":"}
+DEVICE_MARKERS = {"cuda": "o", "cpu": "s"}
+PRECISION_COLORS = {"INT8": COLORS["int8"], "FP16": COLORS["fp16"], "FP32": COLORS["fp32"],
+                    "BF16": "#17becf", "FP8": "#e377c2", "INT32": "#8c564b", "INT64": "#bcbd22",
+                    "BOOL": "#c7c7c7", "unknown": COLORS["other"]}
+
+
+def _series_by_label(rows: list[dict]) -> dict[str, list[dict]]:
+    series: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda row: row["batch_size"]):
+        series.setdefault(row["label"], []).append(row)
+    return series
+
+
+def _batch_axis(axis, rows: list[dict]) -> None:
+    sizes = sorted({row["batch_size"] for row in rows})
+    axis.set_xscale("log", base=2)
+    axis.set_xticks(sizes, [str(size) for size in sizes])
+    axis.minorticks_off()
+
+
+def latency_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
+    """Notebook 04: median latency per batch against batch size, with the p99 as a shaded band.
+
+    ``rows`` are measurements from ``helpers.benchmark`` (one data-copy setting). Colour = precision,
+    line style = runtime, marker = device (circle GPU, square CPU).
+    """
+    figure, axis = plt.subplots(figsize=(9.5, 5.5))
+    for label, series in _series_by_label(rows).items():
+        sizes = [row["batch_size"] for row in series]
+        axis.plot(sizes, [row["median_ms"] for row in series], label=label, color=color_for(label),
+                  linestyle=RUNTIME_LINESTYLES.get(series[0]["runtime"], "-."),
+                  marker=DEVICE_MARKERS.get(series[0]["device"], "^"))
+        axis.fill_between(sizes, [row["median_ms"] for row in series], [row["p99_ms"] for row in series],
+                          color=color_for(label), alpha=0.12, linewidth=0)
+    _batch_axis(axis, rows)
+    axis.set_yscale("log")
+    axis.set(title="Latency per batch (median; band up to p99)" + (f"\n{subtitle}" if subtitle else ""),
+             xlabel="batch size", ylabel="latency per batch (ms, log scale)")
+    axis.legend(loc="upper left", fontsize=10, ncol=2)
+    figure.tight_layout()
+    return figure
+
+
+def throughput_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
+    """Notebook 04: images per second (from the median latency) against batch size."""
+    figure, axis = plt.subplots(figsize=(9.5, 5.5))
+    for label, series in _series_by_label(rows).items():
+        axis.plot([row["batch_size"] for row in series], [row["throughput_images_per_s"] for row in series],
+                  label=label, color=color_for(label), linestyle=RUNTIME_LINESTYLES.get(series[0]["runtime"], "-."),
+                  marker=DEVICE_MARKERS.get(series[0]["device"], "^"))
+    _batch_axis(axis, rows)
+    axis.set_yscale("log")
+    axis.set(title="Throughput" + (f"\n{subtitle}" if subtitle else ""),
+             xlabel="batch size", ylabel="images per second (log scale)")
+    axis.legend(loc="upper left", fontsize=10, ncol=2)
+    figure.tight_layout()
+    return figure
+
+
+def layer_precision_chart(summaries: dict[str, dict], title: str = "Precision of every engine layer") -> plt.Figure:
+    """Notebook 04: one row per engine, one coloured cell per layer in execution order, coloured by the
+    precision the layer computes in (from ``tensorrt_engine.parse_layer_information``)."""
+    names = list(summaries)
+    figure, axis = plt.subplots(figsize=(11, 1.1 * len(names) + 1.8))
+    seen = []
+    for row, name in enumerate(names):
+        for index, layer in enumerate(summaries[name]["layers"]):
+            precision = layer["precision"] if layer["precision"] in PRECISION_COLORS else "unknown"
+            if precision not in seen:
+                seen.append(precision)
+            axis.broken_barh([(index, 0.9)], (row - 0.4, 0.8), facecolors=PRECISION_COLORS[precision])
+        counts = {}
+        for layer in summaries[name]["layers"]:
+            counts[layer["precision"]] = counts.get(layer["precision"], 0) + 1
+        text = ", ".join(f"{count} {precision}" for precision, count in sorted(counts.items(), key=lambda i: -i[1]))
+        axis.annotate(text, (0, row + 0.45), fontsize=9, va="bottom")
+    axis.set_yticks(range(len(names)), names)
+    axis.set_ylim(len(names) - 0.4, -0.6)
+    axis.set(title=title, xlabel="engine layer (execution order)")
+    axis.grid(False)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PRECISION_COLORS[precision]) for precision in seen]
+    axis.legend(handles, seen, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=max(1, len(seen)))
+    figure.tight_layout()
+    return figure

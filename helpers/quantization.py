@@ -264,7 +264,9 @@ def load_int8_model(path: Path) -> tuple[nn.Module, dict]:
     if not path.is_file():
         raise TutorialError(f"INT8 model {path} does not exist. Run notebooks/02_quantize_and_export.ipynb first.")
     try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "TypedStorage is deprecated", from torch's own unpickler
+            record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise TutorialError(f"{path} is not a readable PyTorch file ({type(error).__name__}: {error}).") from error
     if not isinstance(record, dict) or record.get("format") != INT8_FORMAT:
