@@ -1,0 +1,425 @@
+"""Latency and throughput the way trtexec reports them, for every runtime this machine has.
+
+Introduced in notebook 04. Also a command-line tool for GPU machines without Jupyter:
+
+    python -m helpers.benchmark --out artifacts/full/benchmark_gpu.json --plots artifacts/full/plots
+
+Each measurement warms up, then times many iterations one by one and reports the median and the
+tail (p90/p95/p99) of the per-iteration latency, and throughput in images per second:
+
+* GPU (PyTorch, TensorRT): CUDA events on the stream, with and without the host<->device copies
+  (trtexec's "Latency" and "GPU Compute Time");
+* CPU (PyTorch FP32, PyTorch INT8 on qnnpack, ONNX Runtime FP32/INT8): wall clock per call.
+
+Results are saved as JSON together with their provenance (GPU, driver, CUDA, TensorRT, library
+versions, CPU model, profile), so every number in a plot says where it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import TutorialError
+
+SCHEMA = "trt-quant-tutorial/benchmark/1"
+GPU_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+CPU_MAX_BATCH = 32  # larger CPU batches take minutes without teaching anything new
+CPU_MAX_ITERATIONS = 20
+
+
+# --- statistics -----------------------------------------------------------------------------------
+
+def warmup_iterations(iterations: int) -> int:
+    """Untimed runs before timing: a tenth of the timed ones, at least 3."""
+    return max(3, iterations // 10)
+
+
+def latency_statistics(latencies_ms: list[float], batch_size: int, wall_seconds: float | None = None) -> dict:
+    """Summary of per-iteration latencies (ms): mean, median, p90/p95/p99, min, max, std, and
+    throughput in images/s from the median latency (and from wall-clock time when given)."""
+    values = np.asarray(latencies_ms, dtype=float)
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"Latencies must be a non-empty list of finite, non-negative numbers, got {latencies_ms!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    median = float(np.median(values))
+    record = {
+        "iterations": int(values.size),
+        "mean_ms": float(values.mean()),
+        "median_ms": median,
+        "p90_ms": float(np.percentile(values, 90)),
+        "p95_ms": float(np.percentile(values, 95)),
+        "p99_ms": float(np.percentile(values, 99)),
+        "min_ms": float(values.min()),
+        "max_ms": float(values.max()),
+        "std_ms": float(values.std()),
+        "throughput_images_per_s": batch_size * 1000.0 / median if median > 0 else float("inf"),
+    }
+    if wall_seconds is not None:
+        record["wall_seconds"] = float(wall_seconds)
+        record["wall_throughput_images_per_s"] = batch_size * values.size / wall_seconds if wall_seconds > 0 else float("inf")
+    return record
+
+
+def measurement(label: str, runtime: str, precision: str, device: str, batch_size: int, data_copy: str,
+                timer: str, latencies_ms: list[float], wall_seconds: float | None = None, **details) -> dict:
+    """One row of the results: what was timed, how, and its statistics."""
+    return {"label": label, "runtime": runtime, "precision": precision, "device": device,
+            "batch_size": int(batch_size), "data_copy": data_copy, "timer": timer,
+            **latency_statistics(latencies_ms, batch_size, wall_seconds), **details}
+
+
+# --- timing loops ---------------------------------------------------------------------------------
+
+def time_cpu_call(run: Callable[[], object], iterations: int, warmup: int) -> tuple[list[float], float]:
+    """Per-call wall-clock latency in ms of ``run()`` and the total seconds of the timed calls."""
+    for _ in range(warmup):
+        run()
+    latencies = []
+    started = time.perf_counter()
+    for _ in range(iterations):
+        call_started = time.perf_counter()
+        run()
+        latencies.append((time.perf_counter() - call_started) * 1000.0)
+    return latencies, time.perf_counter() - started
+
+
+@torch.inference_mode()
+def time_torch_gpu(model_on_gpu: torch.nn.Module, batch_size: int, iterations: int, warmup: int,
+                   include_copies: bool) -> tuple[list[float], float]:
+    """PyTorch on the GPU, timed with CUDA events on the current stream.
+
+    ``model_on_gpu`` is already on the GPU in its dtype and memory format. ``include_copies`` starts
+    each iteration from a pinned host batch and ends with the logits back on the host (like
+    TensorRT's "Latency"); otherwise the input already sits on the GPU and the logits stay there.
+    """
+    parameter = next(model_on_gpu.parameters())
+    host_input = torch.randn(batch_size, 3, 32, 32, dtype=parameter.dtype).pin_memory()
+    device_input = host_input.to(parameter.device).contiguous(memory_format=torch.channels_last)
+    host_output = torch.empty_like(model_on_gpu(device_input), device="cpu").pin_memory()
+
+    def one_iteration():
+        if include_copies:
+            device_input.copy_(host_input, non_blocking=True)
+        logits = model_on_gpu(device_input)
+        if include_copies:
+            host_output.copy_(logits, non_blocking=True)
+
+    for _ in range(warmup):
+        one_iteration()
+    torch.cuda.synchronize()
+    starts = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+    ends = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+    started = time.perf_counter()
+    for start, end in zip(starts, ends):
+        start.record()
+        one_iteration()
+        end.record()
+    torch.cuda.synchronize()
+    wall_seconds = time.perf_counter() - started
+    return [start.elapsed_time(end) for start, end in zip(starts, ends)], wall_seconds
+
+
+def random_images(batch_size: int, seed: int = 0) -> np.ndarray:
+    """Normalized-looking float32 NCHW input; timing does not depend on the pixel values."""
+    return np.random.default_rng(seed).standard_normal((batch_size, 3, 32, 32)).astype(np.float32)
+
+
+# --- what to measure where ------------------------------------------------------------------------
+
+def cpu_plan(batch_sizes, iterations: int) -> tuple[tuple[int, ...], int]:
+    """Batch sizes and iterations for CPU runs: capped, so a full-profile run on a GPU machine
+    does not spend many minutes on the CPU rows."""
+    sizes = tuple(size for size in batch_sizes if size <= CPU_MAX_BATCH) or (min(batch_sizes),)
+    return sizes, min(iterations, CPU_MAX_ITERATIONS)
+
+
+def measure_torch_cpu(label: str, precision: str, model: torch.nn.Module, batch_sizes, iterations: int,
+                      log: Callable[[str], None] = print) -> list[dict]:
+    """PyTorch on the CPU (FP32, or an eager-mode INT8 model on qnnpack), one row per batch size."""
+    rows = []
+    model = model.cpu().eval()
+    for batch_size in batch_sizes:
+        inputs = torch.from_numpy(random_images(batch_size))
+        with torch.inference_mode():
+            latencies, wall = time_cpu_call(lambda: model(inputs), iterations, warmup_iterations(iterations))
+        rows.append(measurement(label, "PyTorch", precision, "cpu", batch_size, "n/a (CPU)", "wall clock",
+                                latencies, wall, threads=torch.get_num_threads(),
+                                quantized_engine=torch.backends.quantized.engine))
+        log(describe_row(rows[-1]))
+    return rows
+
+
+def measure_onnxruntime_cpu(label: str, precision: str, onnx_path: Path, batch_sizes, iterations: int,
+                            log: Callable[[str], None] = print) -> list[dict]:
+    """ONNX Runtime's CPU provider on an ONNX file, one row per batch size."""
+    from .onnx_export import onnxruntime_session
+
+    session = onnxruntime_session(onnx_path)
+    input_name = session.get_inputs()[0].name
+    rows = []
+    for batch_size in batch_sizes:
+        feed = {input_name: random_images(batch_size)}
+        latencies, wall = time_cpu_call(lambda: session.run(None, feed), iterations, warmup_iterations(iterations))
+        rows.append(measurement(label, "ONNX Runtime", precision, "cpu", batch_size, "n/a (CPU)", "wall clock",
+                                latencies, wall, onnx=Path(onnx_path).name))
+        log(describe_row(rows[-1]))
+    return rows
+
+
+def measure_torch_gpu(model: torch.nn.Module, batch_sizes, iterations: int,
+                      precisions=("FP32", "FP16"), log: Callable[[str], None] = print) -> list[dict]:
+    """PyTorch GPU baselines (cuDNN autotuner on, channels-last), with and without copies."""
+    if not torch.cuda.is_available():
+        raise TutorialError("No CUDA GPU visible to PyTorch: GPU baselines cannot be measured here.")
+    torch.backends.cudnn.benchmark = True
+    dtypes = {"FP32": torch.float32, "FP16": torch.float16}
+    rows = []
+    for precision in precisions:
+        # a copy, so the caller's CPU model is left as it was
+        model_on_gpu = copy.deepcopy(model).to("cuda", dtype=dtypes[precision], memory_format=torch.channels_last).eval()
+        for batch_size in batch_sizes:
+            for include_copies in (False, True):
+                latencies, wall = time_torch_gpu(model_on_gpu, batch_size, iterations, warmup_iterations(iterations),
+                                                 include_copies)
+                rows.append(measurement(f"PyTorch {precision} (GPU)", "PyTorch", precision, "cuda", batch_size,
+                                        "included" if include_copies else "excluded", "CUDA events", latencies, wall,
+                                        memory_format="channels_last", cudnn_benchmark=True,
+                                        tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+                                        tf32_cudnn=torch.backends.cudnn.allow_tf32))
+                log(describe_row(rows[-1]))
+    return rows
+
+
+def measure_tensorrt(label: str, precision: str, plan_path: Path, batch_sizes, iterations: int,
+                     cuda_graph: bool = False, log: Callable[[str], None] = print) -> list[dict]:
+    """A TensorRT engine, with and without copies (and, optionally, compute replayed as a CUDA graph)."""
+    from . import tensorrt_engine
+
+    session = tensorrt_engine.open_session(plan_path, max_batch=max(batch_sizes))
+    rows = []
+    for batch_size in batch_sizes:
+        warmup = warmup_iterations(iterations)
+        for include_copies in (False, True):
+            latencies, wall = tensorrt_engine.time_engine(session, batch_size, iterations, warmup, include_copies)
+            rows.append(measurement(label, "TensorRT", precision, "cuda", batch_size,
+                                    "included" if include_copies else "excluded", "CUDA events", latencies, wall,
+                                    plan=Path(plan_path).name, cuda_graph=False))
+            log(describe_row(rows[-1]))
+        if cuda_graph:
+            latencies, wall = tensorrt_engine.time_engine_cuda_graph(session, batch_size, iterations, warmup)
+            rows.append(measurement(label, "TensorRT", precision, "cuda", batch_size, "excluded", "CUDA events",
+                                    latencies, wall, plan=Path(plan_path).name, cuda_graph=True))
+            log(describe_row(rows[-1]))
+    return rows
+
+
+def describe_row(row: dict) -> str:
+    """One printable line per measurement."""
+    return (f"{row['label']:<26} batch {row['batch_size']:>4}  copies {row['data_copy']:<9}  "
+            f"median {row['median_ms']:8.3f} ms  p99 {row['p99_ms']:8.3f} ms  "
+            f"{row['throughput_images_per_s']:>10.0f} img/s")
+
+
+# --- provenance and files -------------------------------------------------------------------------
+
+def _package_version(name: str) -> str | None:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def nvidia_driver_version() -> str:
+    """The NVIDIA driver version from nvidia-smi, or why it is unknown."""
+    executable = shutil.which("nvidia-smi")
+    if not executable:
+        return "unknown (no nvidia-smi on PATH)"
+    try:
+        result = subprocess.run([executable, "--query-gpu=driver_version", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=20, check=True)
+        return result.stdout.strip().splitlines()[0]
+    except (subprocess.SubprocessError, OSError, IndexError) as error:
+        return f"unknown (nvidia-smi failed: {type(error).__name__})"
+
+
+def provenance(profile_name: str | None = None, data_copy_note: str | None = None) -> dict:
+    """Where and with what the measurements were taken."""
+    from .envcheck import cpu_description
+    from .tensorrt_engine import installed_tensorrt_version
+
+    gpu = None
+    if torch.cuda.is_available():
+        properties = torch.cuda.get_device_properties(0)
+        gpu = {"name": properties.name, "memory_gib": round(properties.total_memory / 2**30, 1),
+               "compute_capability": f"{properties.major}.{properties.minor}",
+               "driver": nvidia_driver_version(), "cuda_runtime_torch": torch.version.cuda,
+               "cudnn": torch.backends.cudnn.version()}
+    return {
+        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_description(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "versions": {
+            "torch": torch.__version__,
+            "torchvision": _package_version("torchvision"),
+            "onnx": _package_version("onnx"),
+            "onnxruntime": _package_version("onnxruntime"),
+            "numpy": np.__version__,
+            "tensorrt": installed_tensorrt_version(),
+            "pycuda": _package_version("pycuda") or "not installed",
+        },
+        "profile": profile_name,
+        "data_copy": data_copy_note or ("'excluded': input already on the GPU, output left there (trtexec's GPU Compute "
+                                        "Time); 'included': pinned host input copied in and logits copied out "
+                                        "(trtexec's Latency); CPU rows have no copies"),
+    }
+
+
+def results_record(measurements: list[dict], provenance_record: dict, skipped: list[dict] | None = None,
+                   settings: dict | None = None) -> dict:
+    """The JSON document saved by notebook 04 and by the command-line tool."""
+    return {"schema": SCHEMA, "provenance": provenance_record, "settings": settings or {},
+            "measurements": measurements, "skipped": skipped or []}
+
+
+def save_results(path: Path, record: dict) -> Path:
+    """Write the results JSON (never a half-written file)."""
+    if record.get("schema") != SCHEMA or "provenance" not in record:
+        raise TutorialError("Refusing to save benchmark results without schema and provenance.")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))
+    partial.replace(path)
+    return path
+
+
+def load_results(path: Path) -> dict:
+    """Read a results JSON written by ``save_results``, with a clear error for anything else."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise TutorialError(f"{path} is not a readable benchmark JSON ({type(error).__name__}: {error}).") from error
+    if record.get("schema") != SCHEMA:
+        raise TutorialError(f"{path} is not a benchmark result of this tutorial (schema {record.get('schema')!r}).")
+    return record
+
+
+def rows_for_plot(measurements: list[dict], data_copy: str) -> list[dict]:
+    """The measurements of one data-copy setting; CPU rows (no copies) are in both."""
+    return [row for row in measurements if row["data_copy"] in (data_copy, "n/a (CPU)") and not row.get("cuda_graph")]
+
+
+# --- accuracy next to each other ------------------------------------------------------------------
+
+def accuracy_rows(predictions: dict[str, np.ndarray], labels: np.ndarray, reference: str) -> list[dict]:
+    """Top-1 accuracy of each model and how often it agrees with ``reference``'s prediction."""
+    if reference not in predictions:
+        raise ValueError(f"reference {reference!r} is not among {list(predictions)}")
+    rows = []
+    for name, predicted in predictions.items():
+        predicted = np.asarray(predicted)
+        if predicted.shape != labels.shape:
+            raise ValueError(f"{name}: {predicted.shape[0]} predictions for {labels.shape[0]} labels")
+        rows.append({"model": name, "accuracy": float((predicted == labels).mean()),
+                     "agreement_with_reference": float((predicted == predictions[reference]).mean()),
+                     "images": int(labels.size)})
+    return rows
+
+
+def format_rows(rows: list[dict], columns: list[str]) -> str:
+    """A plain-text table of selected columns (floats with 4 decimals)."""
+    cells = [[f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(value.ljust(w) for value, w in zip(line, widths)) for line in cells]
+    return "\n".join(lines)
+
+
+# --- command line (GPU machines without Jupyter) --------------------------------------------------
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"batch sizes must be comma-separated integers, got {text!r}") from error
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"batch sizes must be positive, got {text!r}")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.benchmark", description=(
+        "Measure PyTorch (GPU FP32/FP16, optionally CPU) and, where installed, TensorRT engines; "
+        "write the results JSON with provenance, and optionally the plots."))
+    parser.add_argument("--out", type=Path, required=True, help="results JSON to write")
+    parser.add_argument("--batch-sizes", type=parse_batch_sizes, default=GPU_BATCH_SIZES)
+    parser.add_argument("--iterations", type=int, default=200)
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="FP32 checkpoint of notebook 01 (default: random weights; timing does not depend on them)")
+    parser.add_argument("--cpu", action="store_true", help="also time PyTorch FP32 on the CPU (capped batch sizes)")
+    parser.add_argument("--engine", action="append", default=[], metavar="LABEL=PRECISION=PLAN",
+                        help="also time a TensorRT plan, e.g. 'TensorRT INT8=INT8=artifacts/full/resnet18_int8.plan'")
+    parser.add_argument("--plots", type=Path, default=None, help="folder for latency/throughput plots (PNG)")
+    args = parser.parse_args(argv)
+
+    from .model import build_resnet18_cifar, load_checkpoint
+
+    if args.checkpoint:
+        model, _ = load_checkpoint(args.checkpoint)
+        weights = args.checkpoint.name
+    else:
+        model, weights = build_resnet18_cifar().eval(), "random (latency does not depend on weight values)"
+    measurements, skipped = [], []
+    if torch.cuda.is_available():
+        measurements += measure_torch_gpu(model, args.batch_sizes, args.iterations)
+    else:
+        skipped.append({"step": "PyTorch GPU baselines", "reason": "no CUDA GPU visible to PyTorch"})
+        print("SKIPPED: PyTorch GPU baselines - no CUDA GPU visible to PyTorch")
+    if args.cpu:
+        sizes, iterations = cpu_plan(args.batch_sizes, args.iterations)
+        measurements += measure_torch_cpu("PyTorch FP32 (CPU)", "FP32", model, sizes, iterations)
+    for spec in args.engine:
+        label, precision, plan = spec.split("=", 2)
+        measurements += measure_tensorrt(label, precision, Path(plan), args.batch_sizes, args.iterations)
+    record = results_record(measurements, provenance(os.environ.get("TUTORIAL_PROFILE"), None), skipped,
+                            {"batch_sizes": list(args.batch_sizes), "iterations": args.iterations,
+                             "warmup": warmup_iterations(args.iterations), "weights": weights,
+                             "command": " ".join(sys.argv)})
+    print(f"wrote {save_results(args.out, record)} ({len(measurements)} measurements)")
+    if args.plots and measurements:
+        from .plotting import latency_vs_batch, save_figure, throughput_vs_batch
+
+        title_note = (record["provenance"]["gpu"] or {}).get("name") or record["provenance"]["cpu"]
+        for data_copy in ("excluded", "included"):
+            rows = rows_for_plot(measurements, data_copy)
+            print("wrote", save_figure(latency_vs_batch(rows, f"copies {data_copy} | {title_note}"),
+                                       args.plots / f"latency_copies_{data_copy}.png"))
+            print("wrote", save_figure(throughput_vs_batch(rows, f"copies {data_copy} | {title_note}"),
+                                       args.plots / f"throughput_copies_{data_copy}.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,510 @@
+"""TensorRT engines from ONNX files: build, save, load, run, time and inspect.
+
+Introduced in notebook 04.
+
+Written against the TensorRT 10.12+ and 11.x Python API (the two accept the same calls):
+
+* the network is *strongly typed*: every tensor's precision comes from the ONNX model (FP32 ONNX ->
+  FP32 engine, FP16-typed ONNX -> FP16 engine, Q/DQ ONNX -> INT8 engine). TensorRT 11 removed the
+  precision flags (``BuilderFlag.FP16/INT8``) and the INT8 calibrator; 10.12 deprecated them;
+* tensors are addressed by name (``execute_async_v3``), never by binding index;
+* buffers live in pycuda memory on the device's *primary* context (``pycuda.autoprimaryctx``), the
+  context PyTorch uses too, so both can run in one process.
+
+Everything that touches ``tensorrt`` or ``pycuda`` needs an NVIDIA GPU with both installed.
+``tensorrt_unavailable_reason()`` says in one line why that is not the case; the notebook prints it
+(``report_skip``) and goes on with what can run. The pure parts (parser-error text, inspector-JSON
+parsing, trtexec command lines) run and are tested everywhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .config import TutorialError
+from .onnx_export import INPUT_NAME, preprocess_from_metadata, read_metadata
+
+MINIMUM_TENSORRT = (10, 12)
+DEFAULT_WORKSPACE_BYTES = 2 << 30  # 2 GiB: far more than ResNet18 at batch 512 needs
+INSTALL_HINT = ("on a machine with an NVIDIA GPU: `pip install tensorrt` (CUDA 13) or `pip install tensorrt-cu12`, "
+                "and `pip install pycuda` (or `conda install -c conda-forge pycuda`)")
+
+
+# --- is TensorRT usable here? --------------------------------------------------------------------
+
+def _import_problem(module: str) -> str | None:
+    try:
+        importlib.import_module(module)
+        return None
+    except Exception as error:  # ImportError, OSError for missing shared libraries, CUDA init errors
+        first_line = str(error).splitlines()[0] if str(error) else ""
+        return f"{type(error).__name__}: {first_line[:200]}"
+
+
+def tensorrt_unavailable_reason() -> str | None:
+    """None when TensorRT engines can be built and run here; else one line saying what is missing."""
+    import torch
+
+    problems = []
+    if not torch.cuda.is_available():
+        problems.append("no CUDA GPU visible to PyTorch")
+    tensorrt_problem = _import_problem("tensorrt")
+    if tensorrt_problem:
+        problems.append(f"`import tensorrt` failed ({tensorrt_problem})")
+    else:
+        import tensorrt as trt
+
+        if _version_tuple(trt.__version__) < MINIMUM_TENSORRT:
+            problems.append(f"TensorRT {trt.__version__} is older than {'.'.join(map(str, MINIMUM_TENSORRT))}")
+    pycuda_problem = _import_problem("pycuda.driver")
+    if pycuda_problem:
+        problems.append(f"`import pycuda.driver` failed ({pycuda_problem})")
+    if not problems:
+        return None
+    return "; ".join(problems) + f". To build and run engines, install {INSTALL_HINT}."
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+
+
+def installed_tensorrt_version() -> str:
+    """The TensorRT version, or why TensorRT is not usable here (for provenance records)."""
+    reason = tensorrt_unavailable_reason()
+    if reason is None:
+        import tensorrt as trt
+
+        return trt.__version__
+    return "not usable here: " + reason.split(". To build")[0]
+
+
+def import_tensorrt():
+    """The ``tensorrt`` module, or a TutorialError saying how to get it."""
+    reason = tensorrt_unavailable_reason()
+    if reason:
+        raise TutorialError(f"TensorRT cannot run here: {reason}")
+    import tensorrt as trt
+
+    return trt
+
+
+def import_pycuda():
+    """``pycuda.driver``, on the device's primary context (the one PyTorch also uses)."""
+    import pycuda.autoprimaryctx  # noqa: F401  (pycuda.autoinit would make a second context that clashes with torch)
+    import pycuda.driver as cuda
+
+    return cuda
+
+
+def make_logger(trt):
+    """A TensorRT logger that prints warnings and errors."""
+    return trt.Logger(trt.Logger.WARNING)
+
+
+# --- build ----------------------------------------------------------------------------------------
+
+def strongly_typed_network_flags(trt) -> int:
+    """The network-creation flags for a strongly typed network.
+
+    The integer value of STRONGLY_TYPED differs between 10.x (1) and 11.x (0); shifting by the
+    enum's own value is right for both. (11.x ignores the flag: strong typing is always on.)
+    """
+    return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+
+
+def format_parser_errors(onnx_path: Path, errors: list[str]) -> str:
+    """The message for an ONNX file TensorRT's parser refused: every error, numbered."""
+    lines = [f"TensorRT's ONNX parser refused {onnx_path} with {len(errors)} error(s):"]
+    lines += [f"  {index + 1}. {text}" for index, text in enumerate(errors)]
+    lines.append("An INT8 graph must be the fixed one from notebook 03 (int8 Q/DQ, zero points 0, no int32 bias "
+                 "DequantizeLinear); an FP16 graph must come from `helpers.fp16.convert_onnx_to_fp16`.")
+    return "\n".join(lines)
+
+
+def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
+    """A strongly typed network parsed from ``onnx_path``, and the parser (which owns the weights
+    until the engine is built, so the caller keeps it alive)."""
+    network = builder.create_network(strongly_typed_network_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = [str(parser.get_error(index)) for index in range(parser.num_errors)]
+        raise TutorialError(format_parser_errors(onnx_path, errors))
+    return network, parser
+
+
+def batch_profile_shapes(input_chw: tuple[int, ...], min_batch: int, opt_batch: int, max_batch: int):
+    """(min, opt, max) input shapes of the optimization profile for a dynamic batch dimension."""
+    if not 1 <= min_batch <= opt_batch <= max_batch:
+        raise TutorialError(f"Batch sizes must satisfy 1 <= min <= opt <= max, got {min_batch}, {opt_batch}, {max_batch}.")
+    return tuple((batch, *input_chw) for batch in (min_batch, opt_batch, max_batch))
+
+
+def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...], min_batch: int, opt_batch: int,
+                      max_batch: int, workspace_bytes: int, timing_cache: bytes, allow_tf32: bool):
+    """The builder config: workspace limit, detailed profiling (for the inspector), timing cache,
+    TF32 off for a strict FP32 baseline, one optimization profile over the batch dimension."""
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    if not allow_tf32:
+        config.clear_flag(trt.BuilderFlag.TF32)  # on by default: an "FP32" engine would otherwise use TF32 math
+    cache = config.create_timing_cache(timing_cache)
+    config.set_timing_cache(cache, False)
+    profile = builder.create_optimization_profile()
+    profile.set_shape(input_name, *batch_profile_shapes(input_chw, min_batch, opt_batch, max_batch))
+    config.add_optimization_profile(profile)
+    return config
+
+
+def build_engine_plan(onnx_path: Path, plan_path: Path, *, min_batch: int = 1, opt_batch: int = 32, max_batch: int = 512,
+                 workspace_bytes: int = DEFAULT_WORKSPACE_BYTES, timing_cache_path: Path | None = None,
+                 allow_tf32: bool = False) -> dict:
+    """Build a TensorRT engine (plan file) from an ONNX model; return a record of the build.
+
+    The precision is the ONNX model's own (strong typing). The timing cache, when given, is read
+    before and written after the build, so later builds of similar layers are faster.
+    """
+    trt = import_tensorrt()
+    onnx_path, plan_path = Path(onnx_path), Path(plan_path)
+    metadata = read_metadata(onnx_path)
+    input_name = metadata.get("input_name", INPUT_NAME)
+    input_chw = tuple(json.loads(metadata.get("input_shape", '["batch", 3, 32, 32]'))[1:])
+    logger = make_logger(trt)
+    builder = trt.Builder(logger)
+    network, parser = parse_onnx_into_network(trt, builder, logger, onnx_path)
+    cache_bytes = timing_cache_path.read_bytes() if timing_cache_path and Path(timing_cache_path).is_file() else b""
+    config = configure_builder(trt, builder, input_name, input_chw, min_batch, opt_batch, max_batch,
+                               workspace_bytes, cache_bytes, allow_tf32)
+    started = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    build_seconds = time.perf_counter() - started
+    if serialized is None:
+        raise TutorialError(f"TensorRT could not build an engine from {onnx_path}; the log lines above say why.")
+    if timing_cache_path:
+        Path(timing_cache_path).write_bytes(bytes(config.get_timing_cache().serialize()))
+    save_plan(bytes(serialized), plan_path)
+    del parser  # the network's weights may live in the parser until the build is done
+    return {
+        "onnx": onnx_path.name, "plan": plan_path.name, "precision": metadata.get("precision", "unknown"),
+        "tensorrt_version": trt.__version__, "build_seconds": round(build_seconds, 2),
+        "batch_profile": {"min": min_batch, "opt": opt_batch, "max": max_batch},
+        "tf32": allow_tf32, "plan_bytes": plan_path.stat().st_size,
+    }
+
+
+def save_plan(plan: bytes, plan_path: Path) -> Path:
+    """Write a serialized engine without ever leaving a half-written file behind."""
+    plan_path = Path(plan_path)
+    partial = plan_path.with_name(plan_path.name + ".partial")
+    partial.write_bytes(plan)
+    partial.replace(plan_path)
+    return plan_path
+
+
+# --- load and run ---------------------------------------------------------------------------------
+
+@dataclass
+class IOTensor:
+    name: str
+    is_input: bool
+    dtype: np.dtype
+    shape: tuple[int, ...]  # -1 where the dimension is dynamic
+
+
+@dataclass
+class EngineSession:
+    """An engine ready to run: execution context, stream and buffers for up to ``max_batch`` images."""
+
+    engine: object
+    runtime: object  # kept so the runtime outlives the engine it deserialized
+    context: object
+    stream: object
+    inputs: list[IOTensor]
+    outputs: list[IOTensor]
+    max_batch: int
+    host: dict = field(default_factory=dict)  # tensor name -> page-locked numpy array (max_batch rows)
+    device: dict = field(default_factory=dict)  # tensor name -> pycuda DeviceAllocation
+
+
+def load_engine(plan_path: Path):
+    """Deserialize a plan file; return (engine, runtime)."""
+    trt = import_tensorrt()
+    plan_path = Path(plan_path)
+    if not plan_path.is_file():
+        raise TutorialError(f"Engine file {plan_path} does not exist: build it first (build_engine_plan).")
+    runtime = trt.Runtime(make_logger(trt))
+    engine = runtime.deserialize_cuda_engine(plan_path.read_bytes())
+    if engine is None:
+        raise TutorialError(
+            f"TensorRT {trt.__version__} cannot load {plan_path}. Plans only load on the TensorRT version and GPU "
+            f"that built them: delete the file and rebuild it here.")
+    return engine, runtime
+
+
+def io_tensors(engine) -> list[IOTensor]:
+    """Name, direction, numpy dtype and shape of every input and output of an engine."""
+    trt = import_tensorrt()
+    tensors = []
+    for index in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(index)
+        tensors.append(IOTensor(
+            name=name,
+            is_input=engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
+            dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))),
+            shape=tuple(engine.get_tensor_shape(name)),
+        ))
+    return tensors
+
+
+def open_session(plan_path: Path, max_batch: int) -> EngineSession:
+    """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images."""
+    cuda = import_pycuda()
+    engine, runtime = load_engine(plan_path)
+    tensors = io_tensors(engine)
+    context = engine.create_execution_context()
+    session = EngineSession(engine=engine, runtime=runtime, context=context, stream=cuda.Stream(),
+                            inputs=[t for t in tensors if t.is_input], outputs=[t for t in tensors if not t.is_input],
+                            max_batch=max_batch)
+    set_batch_size(session, max_batch)
+    for tensor in tensors:
+        shape = tuple(session.context.get_tensor_shape(tensor.name))  # resolved now that the input shape is set
+        session.host[tensor.name] = cuda.pagelocked_empty(shape, tensor.dtype)
+        session.device[tensor.name] = cuda.mem_alloc(session.host[tensor.name].nbytes)
+        session.context.set_tensor_address(tensor.name, int(session.device[tensor.name]))
+    return session
+
+
+def set_batch_size(session: EngineSession, batch_size: int) -> None:
+    """Tell the execution context the batch size of the next run (within the engine's profile)."""
+    if not 1 <= batch_size <= session.max_batch:
+        raise TutorialError(f"Batch size {batch_size} is outside 1..{session.max_batch} of this session.")
+    for tensor in session.inputs:
+        if not session.context.set_input_shape(tensor.name, (batch_size, *tensor.shape[1:])):
+            raise TutorialError(f"The engine refused batch size {batch_size} for '{tensor.name}': outside its "
+                                f"optimization profile (rebuild it with a larger max_batch).")
+
+
+def enqueue_copy_in(session: EngineSession, batch_size: int) -> None:
+    cuda = import_pycuda()
+    for tensor in session.inputs:
+        cuda.memcpy_htod_async(session.device[tensor.name], session.host[tensor.name][:batch_size], session.stream)
+
+
+def enqueue_inference(session: EngineSession) -> None:
+    if not session.context.execute_async_v3(session.stream.handle):
+        raise TutorialError("TensorRT's execute_async_v3 failed; the log lines above say why.")
+
+
+def enqueue_copy_out(session: EngineSession, batch_size: int) -> None:
+    cuda = import_pycuda()
+    for tensor in session.outputs:
+        cuda.memcpy_dtoh_async(session.host[tensor.name][:batch_size], session.device[tensor.name], session.stream)
+
+
+def infer(session: EngineSession, inputs: np.ndarray) -> np.ndarray:
+    """Run one batch (host numpy in, host numpy out) through the engine's first input and output."""
+    batch_size = len(inputs)
+    set_batch_size(session, batch_size)
+    np.copyto(session.host[session.inputs[0].name][:batch_size], inputs, casting="same_kind")
+    enqueue_copy_in(session, batch_size)
+    enqueue_inference(session)
+    enqueue_copy_out(session, batch_size)
+    session.stream.synchronize()
+    return session.host[session.outputs[0].name][:batch_size].copy()
+
+
+def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Top-1 class of every image through a TensorRT engine; preprocessing comes from the metadata of
+    the ONNX file the engine was built from."""
+    metadata = read_metadata(onnx_path)
+    session = open_session(plan_path, max_batch=batch_size)
+    predictions = []
+    for start in range(0, len(images_uint8_nhwc), batch_size):
+        inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
+        predictions.append(infer(session, inputs).argmax(1))
+    return np.concatenate(predictions)
+
+
+# --- timing (what trtexec measures) ---------------------------------------------------------------
+
+def time_engine(session: EngineSession, batch_size: int, iterations: int, warmup: int,
+                include_copies: bool) -> tuple[list[float], float]:
+    """Per-iteration GPU time in ms (CUDA events on the engine's stream) and the wall-clock seconds
+    of all timed iterations run back to back.
+
+    ``include_copies=False`` times only the engine (trtexec's "GPU Compute Time");
+    ``True`` adds the host-to-device and device-to-host copies (trtexec's "Latency").
+    """
+    cuda = import_pycuda()
+    set_batch_size(session, batch_size)
+    session.host[session.inputs[0].name][:batch_size] = np.random.default_rng(0).standard_normal(
+        session.host[session.inputs[0].name][:batch_size].shape)
+
+    def one_iteration():
+        if include_copies:
+            enqueue_copy_in(session, batch_size)
+        enqueue_inference(session)
+        if include_copies:
+            enqueue_copy_out(session, batch_size)
+
+    for _ in range(warmup):
+        one_iteration()
+    session.stream.synchronize()
+    starts = [cuda.Event() for _ in range(iterations)]
+    ends = [cuda.Event() for _ in range(iterations)]
+    wall_started = time.perf_counter()
+    for start, end in zip(starts, ends):
+        start.record(session.stream)
+        one_iteration()
+        end.record(session.stream)
+    session.stream.synchronize()
+    wall_seconds = time.perf_counter() - wall_started
+    return [end.time_since(start) for start, end in zip(starts, ends)], wall_seconds
+
+
+def time_engine_cuda_graph(session: EngineSession, batch_size: int, iterations: int, warmup: int) -> tuple[list[float], float]:
+    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does
+    by default. pycuda cannot capture graphs, so the capture runs on a PyTorch stream."""
+    import torch
+
+    set_batch_size(session, batch_size)
+    capture_stream = torch.cuda.Stream()
+    if not session.context.execute_async_v3(capture_stream.cuda_stream):  # one run before capture, as TensorRT requires
+        raise TutorialError("execute_async_v3 failed before CUDA graph capture.")
+    capture_stream.synchronize()
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=capture_stream, capture_error_mode="thread_local"):
+        captured = session.context.execute_async_v3(capture_stream.cuda_stream)
+    if not captured:
+        raise TutorialError("This engine cannot be captured in a CUDA graph; time it with time_engine instead.")
+    with torch.cuda.stream(capture_stream):
+        for _ in range(warmup):
+            graph.replay()
+        capture_stream.synchronize()
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
+        wall_started = time.perf_counter()
+        for start, end in zip(starts, ends):
+            start.record(capture_stream)
+            graph.replay()
+            end.record(capture_stream)
+        capture_stream.synchronize()
+        wall_seconds = time.perf_counter() - wall_started
+    return [start.elapsed_time(end) for start, end in zip(starts, ends)], wall_seconds
+
+
+# --- which precision did each layer get? ----------------------------------------------------------
+
+def engine_layer_information(engine) -> dict:
+    """The engine inspector's JSON for all layers (needs an engine built with DETAILED verbosity)."""
+    trt = import_tensorrt()
+    inspector = engine.create_engine_inspector()
+    return json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+
+
+PRECISION_PATTERNS = (  # (label, regex on a tensor's data-type text); the first match wins
+    ("INT8", r"\bint8\b|\bi8\b"),
+    ("FP8", r"\bfp8\b|\be4m3\b"),
+    ("FP16", r"\bfp16\b|\bhalf\b"),
+    ("BF16", r"\bbf16\b"),
+    ("FP32", r"\bfp32\b|\bfloat\b"),
+    ("INT32", r"\bint32\b"),
+    ("INT64", r"\bint64\b"),
+    ("BOOL", r"\bbool\b"),
+)
+
+
+def tensor_precision(tensor: dict) -> str:
+    """Precision label of one tensor entry of the inspector JSON, in either schema.
+
+    TensorRT 10.x writes one text field ``"Format/Datatype": "Row major linear FP32"``; 11.x splits it
+    into a data-type field and a ``"Format"`` field. The data-type field is read first when present.
+    """
+    for key in ("DataType", "Datatype", "Format/Datatype", "Format"):
+        text = str(tensor.get(key, "")).lower()
+        for label, pattern in PRECISION_PATTERNS:
+            if re.search(pattern, text):
+                return label
+    return "unknown"
+
+
+def layer_compute_precision(layer: dict) -> str:
+    """The precision a layer computes in, judged from its inputs (then outputs) and tactic name."""
+    tactic = str(layer.get("TacticName", "")).lower()
+    if re.search(r"i8i8|int8", tactic):
+        return "INT8"
+    for tensors in (layer.get("Inputs", []), layer.get("Outputs", [])):
+        labels = [tensor_precision(tensor) for tensor in tensors if isinstance(tensor, dict)]
+        labels = [label for label in labels if label != "unknown"]
+        if labels:
+            return labels[0]
+    return "unknown"
+
+
+def parse_layer_information(info: dict) -> dict:
+    """A schema-independent summary of the inspector JSON (TensorRT 10.x or 11.x).
+
+    Returns ``{"schema": "10.x"|"11.x"|"unknown", "io_tensors": [names], "layers": [{"name", "type",
+    "precision", "inputs", "outputs", "tactic"}]}``. Raises a TutorialError when the layers carry names only
+    (the engine was not built with ProfilingVerbosity.DETAILED).
+    """
+    if not isinstance(info, dict) or "Layers" not in info:
+        raise TutorialError("This is not engine-inspector JSON (no 'Layers' entry).")
+    if "I/O Tensors" in info:
+        schema, io_names = "11.x", [entry.get("Name", "") for entry in info["I/O Tensors"]]
+    elif "Bindings" in info:
+        schema, io_names = "10.x", list(info["Bindings"])
+    else:
+        schema, io_names = "unknown", []
+    layers = []
+    for layer in info["Layers"]:
+        if not isinstance(layer, dict):
+            raise TutorialError("The inspector returned layer names only: build the engine with "
+                                "ProfilingVerbosity.DETAILED (build_engine_plan does) to see precisions.")
+        layers.append({
+            "name": layer.get("Name", ""),
+            "type": layer.get("LayerType", "unknown"),
+            "precision": layer_compute_precision(layer),
+            "inputs": [tensor_precision(t) for t in layer.get("Inputs", []) if isinstance(t, dict)],
+            "outputs": [tensor_precision(t) for t in layer.get("Outputs", []) if isinstance(t, dict)],
+            "tactic": layer.get("TacticName", ""),
+        })
+    return {"schema": schema, "io_tensors": io_names, "layers": layers}
+
+
+def precision_counts(summary: dict) -> dict[str, int]:
+    """How many layers compute in each precision, from ``parse_layer_information``'s summary."""
+    counts: dict[str, int] = {}
+    for layer in summary["layers"]:
+        counts[layer["precision"]] = counts.get(layer["precision"], 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+# --- the same with trtexec ------------------------------------------------------------------------
+
+def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAME, input_chw: tuple[int, ...] = (3, 32, 32),
+                     min_batch: int = 1, opt_batch: int = 32, max_batch: int = 512, batch_size: int = 1,
+                     workspace_mib: int = 2048) -> dict[str, str]:
+    """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x.
+
+    Neither uses --fp16/--int8: the precision comes from the ONNX model (10.x needs --stronglyTyped
+    for that; 11.x always types strongly, and removed the precision flags).
+    """
+    dims = "x".join(map(str, input_chw))
+    common = [
+        "trtexec", f"--onnx={onnx_path}", f"--saveEngine={plan_path}",
+        f"--minShapes={input_name}:{min_batch}x{dims}", f"--optShapes={input_name}:{opt_batch}x{dims}",
+        f"--maxShapes={input_name}:{max_batch}x{dims}", f"--shapes={input_name}:{batch_size}x{dims}",
+        f"--memPoolSize=workspace:{workspace_mib}", "--noTF32", "--profilingVerbosity=detailed",
+        f"--exportLayerInfo={Path(plan_path).with_suffix('.layers.json')}", "--timingCacheFile=timing.cache",
+    ]
+    tensorrt_10 = [*common, "--stronglyTyped"]
+    tensorrt_11 = list(common)  # strong typing always on; CUDA graphs and no transfers are 11's defaults
+    return {"TensorRT 10.12+": " \\\n    ".join(tensorrt_10), "TensorRT 11.x": " \\\n    ".join(tensorrt_11)}

@@ -1,0 +1,351 @@
+"""Every TensorRT and pycuda name the project uses exists in the real releases it targets.
+
+TensorRT cannot be installed here, so helpers/tensorrt_engine.py never runs on this machine. This
+test is what keeps it honest: it reads the project's source with ``ast``, collects every TensorRT
+name it uses, and looks each one up in the API surface of the real bindings of TensorRT 10.16
+(``tensorrt-cu12-bindings==10.16.1.11``) and 11.4 (``tensorrt-cu13-bindings==11.4.0.106``): the
+strings of their ``tensorrt.so`` plus the names their ``__init__.py`` defines. pycuda names are
+looked up in pycuda's own sources. tools/fetch_trt_bindings.py downloads all three with pip, once,
+into data_cache/api_surfaces/ (a session fixture below calls it).
+
+What strings can and cannot prove:
+* a name found as a whole string is certainly in that release's bindings;
+* the linker merges string tails, so a name may only appear as the end of a longer string
+  (``num_errors`` inside ``get_num_errors``); such names are accepted, and listed explicitly in
+  ``FOUND_ONLY_AS_SUFFIX`` so that the weaker evidence is visible and reviewed;
+* strings do not say which class a method belongs to: ``trt.BuilderFlag.TF32`` is checked as
+  ``BuilderFlag`` and ``TF32`` separately.
+AST cannot tell which objects are TensorRT objects, so every attribute used in
+helpers/tensorrt_engine.py must be listed in exactly one reviewed list below: TensorRT (checked),
+pycuda (checked) or other (Python, numpy, torch, this module's own dataclasses; not checked).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TENSORRT_MODULE = REPO_ROOT / "helpers" / "tensorrt_engine.py"
+TENSORRT_ALIASES = {"trt", "tensorrt"}
+PYCUDA_ALIASES = {"cuda"}
+
+# Attributes of TensorRT objects (builder, network, parser, config, profile, engine, context,
+# inspector, timing cache) used in helpers/tensorrt_engine.py. Checked against both releases.
+TENSORRT_OBJECT_ATTRIBUTES = {
+    "add_optimization_profile", "build_serialized_network", "clear_flag", "create_builder_config",
+    "create_engine_inspector", "create_execution_context", "create_network", "create_optimization_profile",
+    "create_timing_cache", "deserialize_cuda_engine", "execute_async_v3", "get_engine_information",
+    "get_error", "get_tensor_dtype", "get_tensor_mode", "get_tensor_name", "get_tensor_shape",
+    "get_timing_cache", "num_errors", "num_io_tensors", "parse_from_file", "profiling_verbosity",
+    "serialize", "set_input_shape", "set_memory_pool_limit", "set_shape", "set_tensor_address",
+    "set_timing_cache",
+}
+# Attributes of pycuda objects (Stream, Event). Checked against pycuda's sources.
+PYCUDA_OBJECT_ATTRIBUTES = {"handle", "synchronize", "record", "time_since"}
+# Everything else, reviewed by hand: Python built-ins, pathlib, re, json, time, importlib, numpy,
+# torch (CUDA graph capture), and this module's own dataclasses (EngineSession, IOTensor).
+OTHER_ATTRIBUTES = {
+    "CUDAGraph", "Event", "Stream", "__name__", "append", "argmax", "concatenate", "context", "copy",
+    "copyto", "cuda", "cuda_stream", "default_rng", "device", "dtype", "elapsed_time", "findall", "get",
+    "graph", "host", "import_module", "inputs", "is_available", "is_file", "is_input", "items", "join",
+    "loads", "lower", "max_batch", "name", "nbytes", "ndarray", "outputs", "perf_counter", "random",
+    "read_bytes", "replace", "replay", "search", "shape", "split", "splitlines", "st_size", "standard_normal",
+    "stat", "stream", "with_name", "with_suffix", "write_bytes",
+}
+# Names found in a release only as the tail of a longer string (see the module docstring).
+FOUND_ONLY_AS_SUFFIX = {
+    "10": {"Builder", "INPUT", "Logger", "Runtime", "num_errors", "serialize"},
+    "11": {"Builder", "INPUT", "Logger", "Runtime", "num_errors", "serialize"},
+}
+# Names removed by TensorRT 11 (or already by 10) that the project must never use.
+REMOVED_NAMES = {
+    "FP16": "BuilderFlag.FP16: removed in 11 (strong typing takes precision from the model)",
+    "INT8": "BuilderFlag.INT8: removed in 11 (explicit quantization with Q/DQ)",
+    "BF16": "BuilderFlag.BF16: removed in 11",
+    "OBEY_PRECISION_CONSTRAINTS": "removed in 11 (strong typing is always enforced)",
+    "PREFER_PRECISION_CONSTRAINTS": "removed in 11",
+    "int8_calibrator": "IBuilderConfig.int8_calibrator: removed in 11",
+    "IInt8EntropyCalibrator2": "calibrators: removed in 11",
+    "platform_has_fast_fp16": "removed in 11",
+    "platform_has_fast_int8": "removed in 11",
+    "EXPLICIT_BATCH": "NetworkDefinitionCreationFlag.EXPLICIT_BATCH: removed in 11",
+    "set_output_type": "per-layer output types: removed in 11",
+    "build_engine": "Builder.build_engine: removed in 10 (use build_serialized_network)",
+    "execute_async_v2": "binding-index execution: removed in 10 (use execute_async_v3)",
+    "execute_v2": "binding-index execution: removed in 10",
+    "max_workspace_size": "removed in 10 (use set_memory_pool_limit)",
+    "num_bindings": "removed in 10 (use num_io_tensors)",
+    "get_binding_shape": "removed in 10 (use get_tensor_shape)",
+    "autoinit": "pycuda.autoinit makes a second CUDA context that clashes with PyTorch's",
+}
+
+
+# --- the API surfaces ------------------------------------------------------------------------------
+
+def _load_fetch_tool():
+    spec = importlib.util.spec_from_file_location("fetch_trt_bindings", REPO_ROOT / "tools" / "fetch_trt_bindings.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def init_py_names(source: str) -> set[str]:
+    """Names an ``__init__.py`` defines at module level: functions, assignments, attributes set on classes."""
+    names = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    names.add(target.id)
+                elif isinstance(target, ast.Attribute):
+                    names.add(target.attr)
+    return names
+
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class ApiSurface:
+    """The strings of one release's extension and the names its ``__init__.py`` defines.
+
+    Suffix lookups only consider identifier-like strings (tail merging happens between string
+    literals such as 'INPUT' and 'CONDITIONAL_INPUT'); a docstring line ending in 'FP16' proves nothing.
+    """
+
+    def __init__(self, strings: list[str], python_names: set[str]):
+        self.exact = set(strings) | python_names
+        identifiers = [text for text in strings if IDENTIFIER.fullmatch(text)]
+        self.joined = "\0" + "\0".join(identifiers) + "\0"  # NUL-joined for fast suffix search
+
+    def lookup(self, name: str) -> str:
+        """'exact', 'suffix' (only as the end of a longer string), or 'missing'."""
+        if name in self.exact:
+            return "exact"
+        return "suffix" if name + "\0" in self.joined else "missing"
+
+
+@pytest.fixture(scope="session")
+def api_folders() -> dict[str, Path]:
+    try:
+        return _load_fetch_tool().ensure_api_surfaces()
+    except RuntimeError as error:
+        pytest.fail(f"Could not fetch the TensorRT bindings wheels / pycuda sources: {error}\n"
+                    f"Run `python tools/fetch_trt_bindings.py` once on a machine that can reach PyPI.")
+
+
+@pytest.fixture(scope="session")
+def surfaces(api_folders) -> dict[str, ApiSurface]:
+    result = {}
+    for release in ("10", "11"):
+        folder = api_folders[release]
+        strings = (folder / "tensorrt.so.strings.txt").read_text().splitlines()
+        result[release] = ApiSurface(strings, init_py_names((folder / "__init__.py.txt").read_text()))
+    return result
+
+
+@pytest.fixture(scope="session")
+def pycuda_source(api_folders) -> str:
+    folder = api_folders["pycuda"]
+    return "\n".join(path.read_text(errors="replace") for path in sorted(folder.rglob("*")) if path.suffix in (".py", ".cpp"))
+
+
+# --- what the project uses -------------------------------------------------------------------------
+
+def root_and_chain(node: ast.AST) -> tuple[str | None, list[str]]:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return (node.id if isinstance(node, ast.Name) else None), parts[::-1]
+
+
+def outermost_attributes(tree: ast.AST) -> list[ast.Attribute]:
+    """Attribute nodes that are not themselves the ``.value`` of another attribute (whole chains)."""
+    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Attribute) and id(node) not in inner]
+
+
+def library_chains(tree: ast.AST, aliases: set[str]) -> set[str]:
+    """Dotted names used through a library alias, e.g. 'BuilderFlag.TF32' for ``trt.BuilderFlag.TF32``."""
+    chains = set()
+    for node in outermost_attributes(tree):
+        root, chain = root_and_chain(node)
+        if root in aliases and chain:
+            chains.add(".".join(chain))
+    return chains
+
+
+def other_attributes(tree: ast.AST, excluded_roots: set[str]) -> set[str]:
+    """Every attribute name used on something that is not a library alias."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and root_and_chain(node)[0] not in excluded_roots:
+            names.add(node.attr)
+    return names
+
+
+def imported_modules(tree: ast.AST) -> set[str]:
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            modules.add(node.module)
+    return modules
+
+
+def project_sources() -> dict[str, str]:
+    """Source of every helper module, tool, and notebook code cell (cells joined per notebook)."""
+    sources = {str(path.relative_to(REPO_ROOT)): path.read_text() for folder in ("helpers", "tools")
+               for path in sorted((REPO_ROOT / folder).glob("*.py"))}
+    for notebook in sorted((REPO_ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+        code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith(("%", "!")))
+        sources[str(notebook.relative_to(REPO_ROOT))] = code
+    return sources
+
+
+@pytest.fixture(scope="module")
+def tensorrt_tree() -> ast.AST:
+    return ast.parse(TENSORRT_MODULE.read_text())
+
+
+@pytest.fixture(scope="module")
+def tensorrt_names(tensorrt_tree) -> set[str]:
+    """Every TensorRT name the project uses: components of ``trt.*`` chains in every project file,
+    plus the reviewed attribute names of TensorRT objects."""
+    names = set(TENSORRT_OBJECT_ATTRIBUTES)
+    for source in project_sources().values():
+        for chain in library_chains(ast.parse(source), TENSORRT_ALIASES):
+            names.update(part for part in chain.split("."))
+    return names
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+def test_the_extracted_name_list_is_not_trivial(tensorrt_names):
+    """Guards against a collector that silently finds nothing (which would make every check pass)."""
+    assert len(tensorrt_names) >= 40, sorted(tensorrt_names)
+    for expected in ("STRONGLY_TYPED", "NetworkDefinitionCreationFlag", "build_serialized_network", "execute_async_v3",
+                     "OnnxParser", "set_memory_pool_limit", "ProfilingVerbosity", "create_engine_inspector", "nptype"):
+        assert expected in tensorrt_names
+
+
+def test_every_attribute_of_the_tensorrt_module_is_reviewed(tensorrt_tree):
+    used = other_attributes(tensorrt_tree, TENSORRT_ALIASES | PYCUDA_ALIASES)
+    lists = {"TensorRT": TENSORRT_OBJECT_ATTRIBUTES, "pycuda": PYCUDA_OBJECT_ATTRIBUTES, "other": OTHER_ATTRIBUTES}
+    unreviewed = sorted(used - set().union(*lists.values()))
+    assert not unreviewed, f"Classify these attributes of {TENSORRT_MODULE.name} in this test's lists: {unreviewed}"
+    stale = {label: sorted(names - used) for label, names in lists.items() if names - used}
+    assert not stale, f"Listed but no longer used (remove them): {stale}"
+    overlaps = (TENSORRT_OBJECT_ATTRIBUTES & PYCUDA_OBJECT_ATTRIBUTES) | (
+        (TENSORRT_OBJECT_ATTRIBUTES | PYCUDA_OBJECT_ATTRIBUTES) & OTHER_ATTRIBUTES)
+    assert not overlaps, f"Attributes listed twice: {sorted(overlaps)}"
+
+
+@pytest.mark.parametrize("release", ["10", "11"])
+def test_every_tensorrt_name_exists_in_the_release(release, surfaces, tensorrt_names):
+    found = {name: surfaces[release].lookup(name) for name in sorted(tensorrt_names) if not name.startswith("__")
+             or name == "__version__"}
+    missing = sorted(name for name, how in found.items() if how == "missing")
+    assert not missing, f"Not in TensorRT {release}'s bindings: {missing}"
+    suffix_only = {name for name, how in found.items() if how == "suffix"}
+    assert suffix_only == FOUND_ONLY_AS_SUFFIX[release], (
+        f"Names found only as a string tail changed; review and update FOUND_ONLY_AS_SUFFIX[{release!r}]: "
+        f"{sorted(suffix_only)}")
+
+
+def test_the_checker_detects_missing_names(surfaces):
+    """Known facts about the two releases; if these fail, the lookup (not the project) is broken."""
+    ten, eleven = surfaces["10"], surfaces["11"]
+    for removed_in_10 in ("execute_async_v2", "build_engine", "num_bindings", "get_binding_shape", "max_workspace_size"):
+        assert ten.lookup(removed_in_10) == "missing" and eleven.lookup(removed_in_10) == "missing", removed_in_10
+    for removed_in_11 in ("int8_calibrator", "EXPLICIT_BATCH", "platform_has_fast_fp16", "FP16",
+                          "OBEY_PRECISION_CONSTRAINTS", "IInt8EntropyCalibrator2"):
+        assert ten.lookup(removed_in_11) == "exact", removed_in_11
+        assert eleven.lookup(removed_in_11) == "missing", removed_in_11
+    assert ten.lookup("surely_not_a_tensorrt_name_42") == "missing"
+
+
+def test_int8_builder_flag_removed_in_11_by_its_docstring(api_folders):
+    """'INT8' cannot be checked by name (it survives as the tail of 'UINT8'), but the flag's own
+    docstring is in 10.x and gone in 11.x."""
+    texts = {release: (api_folders[release] / "tensorrt.so.strings.txt").read_text() for release in ("10", "11")}
+    assert "Enable Int8 layer selection." in texts["10"]
+    assert "Enable Int8 layer selection." not in texts["11"]
+    assert "Enable FP16 layer selection." in texts["10"]
+    assert "Enable FP16 layer selection." not in texts["11"]
+
+
+def test_no_removed_name_is_used_anywhere():
+    uses = []
+    for file, source in project_sources().items():
+        tree = ast.parse(source)
+        attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+        chains = library_chains(tree, TENSORRT_ALIASES)
+        chain_parts = {part for chain in chains for part in chain.split(".")}
+        modules = imported_modules(tree)
+        for name, why in REMOVED_NAMES.items():
+            if name in attributes or name in chain_parts or any(module.endswith("." + name) for module in modules):
+                uses.append(f"{file}: {name} ({why})")
+    assert not uses, "\n".join(uses)
+
+
+def test_the_removed_name_check_would_catch_a_use():
+    source = "import pycuda.autoinit\nconfig.set_flag(trt.BuilderFlag.FP16)\nconfig.int8_calibrator = c\n"
+    tree = ast.parse(source)
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert {"FP16", "int8_calibrator"} <= attributes
+    assert "BuilderFlag.FP16" in library_chains(tree, TENSORRT_ALIASES)
+    assert "pycuda.autoinit" in imported_modules(tree)
+
+
+def test_only_the_tensorrt_module_handles_tensorrt_objects():
+    """Other files may ask TensorRT its version, but create and use TensorRT objects only through
+    helpers.tensorrt_engine (so the reviewed attribute lists above cover every use)."""
+    problems = []
+    for file, source in project_sources().items():
+        if file == "helpers/tensorrt_engine.py":
+            continue
+        tree = ast.parse(source)
+        for chain in library_chains(tree, TENSORRT_ALIASES):
+            if chain != "__version__":
+                problems.append(f"{file}: trt.{chain}")
+        if any(module.startswith("pycuda") for module in imported_modules(tree)):
+            problems.append(f"{file}: imports pycuda")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute) and \
+                    node.value.attr in {"engine", "context", "runtime", "stream"}:
+                problems.append(f"{file}: uses .{node.value.attr}.{node.attr} of a TensorRT session")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load_engine":
+                problems.append(f"{file}: calls load_engine (use open_session / predict_engine)")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_pycuda_name_exists_in_pycuda(pycuda_source, tensorrt_tree):
+    chains = library_chains(tensorrt_tree, PYCUDA_ALIASES)
+    assert {"Stream", "Event", "mem_alloc", "pagelocked_empty", "memcpy_htod_async", "memcpy_dtoh_async"} <= chains
+    names = chains | PYCUDA_OBJECT_ATTRIBUTES
+    missing = sorted(name for name in names if not re.search(rf"\b{re.escape(name)}\b", pycuda_source))
+    assert not missing, f"Not in pycuda's sources: {missing}"
+    assert "pycuda.autoprimaryctx" in imported_modules(tensorrt_tree)
+    assert "def _retain_primary_context" in pycuda_source  # autoprimaryctx.py exists and retains the primary context
+    assert not re.search(r"\bmemcpy_htod_async_v9\b", pycuda_source)  # the lookup can fail
+
+
+def test_network_flag_is_shifted_by_the_enum_value_never_a_literal(tensorrt_tree):
+    """STRONGLY_TYPED is 1 in 10.16 and 0 in 11.x: only ``1 << int(...STRONGLY_TYPED)`` is right for both."""
+    source = TENSORRT_MODULE.read_text()
+    assert "1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)" in source
+    calls = [node for node in ast.walk(tensorrt_tree) if isinstance(node, ast.Call)
+             and isinstance(node.func, ast.Attribute) and node.func.attr == "create_network"]
+    assert calls and all(not isinstance(arg, ast.Constant) for call in calls for arg in call.args)
