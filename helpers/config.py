@@ -4,7 +4,7 @@ Introduced in notebook 00. Two profiles exist:
 
 * ``full``  - the real tutorial: all 50,000 training images, all 10,000 test images.
               Default when a CUDA GPU is present.
-* ``quick`` - small subsets and one epoch, so the whole series runs on a CPU-only laptop
+* ``quick`` - small subsets and two short epochs, so the whole series runs on a CPU-only laptop
               and in CI in minutes. Default without a GPU. Its accuracies are far from the
               real ones; only the mechanics are the same.
 
@@ -65,11 +65,11 @@ PROFILES = {
     ),
     "quick": Profile(
         name="quick",
-        train_images=2048,
+        train_images=3072,
         test_images=1000,
-        epochs=1,
-        batch_size=128,
-        peak_learning_rate=0.1,
+        epochs=2,
+        batch_size=64,
+        peak_learning_rate=0.05,
         weight_decay=5e-4,
         label_smoothing=0.1,
         calibration_images=256,

@@ -39,7 +39,8 @@ def save_checkpoint(path: Path, model: nn.Module, provenance: dict) -> None:
     record = {
         "architecture": ARCHITECTURE,
         "state_dict": state,
-        "provenance": {**provenance, "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
+        # plain JSON types only, so that torch.load(weights_only=True) can read it back
+        "provenance": {**json.loads(json.dumps(provenance, default=str)), "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
     }
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
