@@ -11,6 +11,7 @@ from typing import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 
 STYLE = {
@@ -215,13 +216,16 @@ def layer_precision_chart(summaries: dict[str, dict], title: str = "Precision of
             if precision not in seen:
                 seen.append(precision)
             axis.broken_barh([(index, 0.9)], (row - 0.4, 0.8), facecolors=PRECISION_COLORS[precision])
-        counts = {}
+    labels = []
+    for name in names:
+        counts: dict[str, int] = {}
         for layer in summaries[name]["layers"]:
             counts[layer["precision"]] = counts.get(layer["precision"], 0) + 1
-        text = ", ".join(f"{count} {precision}" for precision, count in sorted(counts.items(), key=lambda i: -i[1]))
-        axis.annotate(text, (0, row + 0.45), fontsize=9, va="bottom")
-    axis.set_yticks(range(len(names)), names)
+        ordered = sorted(counts.items(), key=lambda item: -item[1])
+        labels.append(f"{name}\n" + ", ".join(f"{count} {precision}" for precision, count in ordered))
+    axis.set_yticks(range(len(names)), labels)
     axis.set_ylim(len(names) - 0.4, -0.6)
+    axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.set(title=title, xlabel="engine layer (execution order)")
     axis.grid(False)
     handles = [plt.Rectangle((0, 0), 1, 1, color=PRECISION_COLORS[precision]) for precision in seen]

@@ -402,10 +402,16 @@ def time_engine_cuda_graph(session: EngineSession, batch_size: int, iterations: 
 
 # --- which precision did each layer get? ----------------------------------------------------------
 
-def engine_layer_information(engine) -> dict:
-    """The engine inspector's JSON for all layers (needs an engine built with DETAILED verbosity)."""
+def engine_layer_information(session: EngineSession) -> dict:
+    """The engine inspector's JSON for all layers (needs an engine built with DETAILED verbosity).
+
+    The session's execution context is handed to the inspector: with a dynamic batch dimension
+    the tensor formats are only known for concrete shapes (without it TensorRT 10 writes
+    "N/A due to dynamic shapes").
+    """
     trt = import_tensorrt()
-    inspector = engine.create_engine_inspector()
+    inspector = session.engine.create_engine_inspector()
+    inspector.execution_context = session.context
     return json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
 
 

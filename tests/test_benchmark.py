@@ -1,0 +1,201 @@
+"""helpers.benchmark: trtexec-style statistics, CPU measurements, provenance JSON, plots, command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from helpers import benchmark, plotting
+from helpers.config import REPO_ROOT, TutorialError
+from helpers.onnx_export import export_onnx, model_metadata
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(4, 10)).eval()
+
+
+def test_statistics_of_known_latencies():
+    latencies = list(range(1, 101))  # 1..100 ms
+    stats = benchmark.latency_statistics(latencies, batch_size=4, wall_seconds=10.1)
+    assert stats["iterations"] == 100
+    assert stats["median_ms"] == pytest.approx(50.5)
+    assert stats["mean_ms"] == pytest.approx(50.5)
+    assert stats["p90_ms"] == pytest.approx(90.1)  # linear interpolation between order statistics
+    assert stats["p95_ms"] == pytest.approx(95.05)
+    assert stats["p99_ms"] == pytest.approx(99.01)
+    assert (stats["min_ms"], stats["max_ms"]) == (1.0, 100.0)
+    assert stats["throughput_images_per_s"] == pytest.approx(4 * 1000 / 50.5)
+    assert stats["wall_throughput_images_per_s"] == pytest.approx(4 * 100 / 10.1)
+
+
+def test_tail_latency_shows_outliers_the_median_hides():
+    stats = benchmark.latency_statistics([1.0] * 95 + [10.0] * 5, batch_size=1)
+    assert stats["median_ms"] == 1.0 and stats["p90_ms"] == 1.0
+    assert stats["p99_ms"] == pytest.approx(10.0)
+    assert "wall_seconds" not in stats
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, -2.0]])
+def test_statistics_refuse_bad_latencies(bad):
+    with pytest.raises(ValueError):
+        benchmark.latency_statistics(bad, batch_size=1)
+
+
+def test_warmup_and_cpu_plan():
+    assert benchmark.warmup_iterations(10) == 3 and benchmark.warmup_iterations(200) == 20
+    assert benchmark.cpu_plan((1, 8, 32, 64, 512), 200) == ((1, 8, 32), benchmark.CPU_MAX_ITERATIONS)
+    assert benchmark.cpu_plan((1, 8, 32), 10) == ((1, 8, 32), 10)
+    assert benchmark.cpu_plan((64, 128), 10) == ((64,), 10)
+
+
+def test_cpu_measurements_of_pytorch_and_onnxruntime(tiny_model, tmp_path):
+    lines = []
+    rows = benchmark.measure_torch_cpu("PyTorch FP32 (CPU)", "FP32", tiny_model, (1, 4), 3, log=lines.append)
+    onnx_path = export_onnx(tiny_model, tmp_path / "tiny.onnx", model_metadata(None, None, "fp32", "test"))
+    rows += benchmark.measure_onnxruntime_cpu("ONNX Runtime FP32 (CPU)", "FP32", onnx_path, (1, 4), 3, log=lines.append)
+    assert [(row["label"], row["batch_size"]) for row in rows] == [
+        ("PyTorch FP32 (CPU)", 1), ("PyTorch FP32 (CPU)", 4), ("ONNX Runtime FP32 (CPU)", 1), ("ONNX Runtime FP32 (CPU)", 4)]
+    for row in rows:
+        assert row["iterations"] == 3 and row["device"] == "cpu" and row["data_copy"] == "n/a (CPU)"
+        assert 0 < row["min_ms"] <= row["median_ms"] <= row["p99_ms"] <= row["max_ms"]
+        assert row["throughput_images_per_s"] > 0
+    assert len(lines) == 4 and "median" in lines[0]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_gpu_baselines_say_why_they_cannot_run(tiny_model):
+    with pytest.raises(TutorialError, match="No CUDA GPU"):
+        benchmark.measure_torch_gpu(tiny_model, (1,), 3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_gpu_baselines_with_and_without_copies(tiny_model):
+    rows = benchmark.measure_torch_gpu(tiny_model, (1, 8), 5, log=lambda line: None)
+    assert {(row["precision"], row["batch_size"], row["data_copy"]) for row in rows} == {
+        (p, b, c) for p in ("FP32", "FP16") for b in (1, 8) for c in ("excluded", "included")}
+    assert next(tiny_model.parameters()).device.type == "cpu"  # the caller's model is untouched
+
+
+def test_provenance_names_versions_and_machine():
+    record = benchmark.provenance("quick")
+    assert record["profile"] == "quick"
+    assert record["versions"]["torch"] == torch.__version__
+    assert record["versions"]["onnxruntime"] and record["versions"]["numpy"] == np.__version__
+    assert record["cpu"] and record["python"]
+    if torch.cuda.is_available():
+        assert record["gpu"]["name"] and record["gpu"]["driver"] and record["gpu"]["cuda_runtime_torch"]
+    else:
+        assert record["gpu"] is None
+    assert "tensorrt" in record["versions"] and record["versions"]["tensorrt"]
+    json.dumps(record)  # serializable as it is
+
+
+def test_results_json_round_trip(tmp_path):
+    rows = [benchmark.measurement("PyTorch FP32 (CPU)", "PyTorch", "FP32", "cpu", 8, "n/a (CPU)", "wall clock",
+                                  [2.0, 3.0, 4.0])]
+    record = benchmark.results_record(rows, benchmark.provenance("quick"),
+                                      skipped=[{"step": "TensorRT", "reason": "not installed"}], settings={"iterations": 3})
+    path = benchmark.save_results(tmp_path / "out" / "benchmark.json", record)
+    loaded = benchmark.load_results(path)
+    assert loaded["schema"] == benchmark.SCHEMA
+    assert loaded["measurements"][0]["median_ms"] == 3.0
+    assert loaded["skipped"] == [{"step": "TensorRT", "reason": "not installed"}]
+    assert loaded["provenance"]["versions"]["torch"] == torch.__version__
+    assert not list(path.parent.glob("*.partial"))
+
+
+def test_results_without_provenance_or_schema_are_refused(tmp_path):
+    with pytest.raises(TutorialError):
+        benchmark.save_results(tmp_path / "x.json", {"measurements": []})
+    (tmp_path / "other.json").write_text(json.dumps({"schema": "something else"}))
+    with pytest.raises(TutorialError, match="not a benchmark result"):
+        benchmark.load_results(tmp_path / "other.json")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(TutorialError, match="not a readable"):
+        benchmark.load_results(tmp_path / "broken.json")
+
+
+def _row(label, runtime, device, batch, copy, median):
+    return benchmark.measurement(label, runtime, label.split()[1], device, batch, copy, "test", [median, median * 1.5])
+
+
+def test_rows_for_plot_keep_cpu_rows_in_both_settings():
+    rows = [_row("PyTorch FP32 (GPU)", "PyTorch", "cuda", 1, "excluded", 1.0),
+            _row("PyTorch FP32 (GPU)", "PyTorch", "cuda", 1, "included", 1.2),
+            _row("PyTorch FP32 (CPU)", "PyTorch", "cpu", 1, "n/a (CPU)", 9.0)]
+    assert [row["median_ms"] for row in benchmark.rows_for_plot(rows, "excluded")] == [1.0 * 1.25, 9.0 * 1.25]
+    assert [row["data_copy"] for row in benchmark.rows_for_plot(rows, "included")] == ["included", "n/a (CPU)"]
+
+
+def test_latency_and_throughput_plots(tmp_path):
+    rows = [_row(label, runtime, device, batch, copy, median * batch)
+            for label, runtime, device, copy, median in [
+                ("PyTorch FP32 (GPU)", "PyTorch", "cuda", "excluded", 0.1),
+                ("PyTorch FP16 (GPU)", "PyTorch", "cuda", "excluded", 0.05),
+                ("ONNX Runtime INT8 (CPU)", "ONNX Runtime", "cpu", "n/a (CPU)", 2.0)]
+            for batch in (1, 8, 32)]
+    latency = plotting.latency_vs_batch(rows, "test rows")
+    throughput = plotting.throughput_vs_batch(rows, "test rows")
+    for figure in (latency, throughput):
+        axis = figure.axes[0]
+        assert [line.get_label() for line in axis.get_lines()] == [
+            "PyTorch FP32 (GPU)", "PyTorch FP16 (GPU)", "ONNX Runtime INT8 (CPU)"]
+        assert list(axis.get_lines()[0].get_xdata()) == [1, 8, 32]
+        assert axis.get_xscale() == "log" and axis.get_yscale() == "log"
+    assert list(throughput.axes[0].get_lines()[0].get_ydata()) == pytest.approx([1000 / 0.125] * 3)
+    assert latency.axes[0].get_lines()[2].get_marker() == "s"  # CPU rows are squares
+    assert plotting.save_figure(latency, tmp_path / "latency.png").stat().st_size > 10000
+
+
+def test_accuracy_rows_next_to_each_other():
+    labels = np.array([0, 1, 2, 3])
+    rows = benchmark.accuracy_rows({"PyTorch FP32": np.array([0, 1, 2, 0]), "ONNX Runtime INT8": np.array([0, 1, 0, 0])},
+                                   labels, reference="PyTorch FP32")
+    assert rows[0] == {"model": "PyTorch FP32", "accuracy": 0.75, "agreement_with_reference": 1.0, "images": 4}
+    assert rows[1]["accuracy"] == 0.5 and rows[1]["agreement_with_reference"] == 0.75
+    table = benchmark.format_rows(rows, ["model", "accuracy"])
+    assert "ONNX Runtime INT8  0.5000" in table
+    with pytest.raises(ValueError):
+        benchmark.accuracy_rows({"a": labels}, labels, reference="b")
+
+
+def test_command_line_runs_without_jupyter(tmp_path):
+    """What the lead runs on the GPU machine; here it measures the CPU and records why the GPU part skipped."""
+    out = tmp_path / "cli.json"
+    script = ("import sys; from helpers import benchmark; "
+              f"code = benchmark.main(['--out', {str(out)!r}, '--batch-sizes', '1,2', '--iterations', '3', '--cpu', "
+              f"'--plots', {str(tmp_path / 'plots')!r}]); "
+              "assert 'IPython' not in sys.modules, 'IPython was imported'; sys.exit(code)")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = benchmark.load_results(out)
+    cpu_rows = [row for row in record["measurements"] if row["device"] == "cpu"]
+    assert [row["batch_size"] for row in cpu_rows] == [1, 2]
+    assert record["settings"]["iterations"] == 3 and record["settings"]["weights"].startswith("random")
+    if torch.cuda.is_available():
+        assert len(record["measurements"]) == len(cpu_rows) + 2 * 2 * 2
+    else:
+        assert record["skipped"] == [{"step": "PyTorch GPU baselines", "reason": "no CUDA GPU visible to PyTorch"}]
+    assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == [
+        "latency_copies_excluded.png", "latency_copies_included.png",
+        "throughput_copies_excluded.png", "throughput_copies_included.png"]
+
+
+def test_batch_size_argument_is_checked():
+    assert benchmark.parse_batch_sizes("1,8,32") == (1, 8, 32)
+    for bad in ("", "0,1", "a,b"):
+        with pytest.raises(Exception):
+            benchmark.parse_batch_sizes(bad)

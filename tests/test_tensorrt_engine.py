@@ -1,0 +1,177 @@
+"""helpers.tensorrt_engine: the parts that run without TensorRT (notebook 04).
+
+The engine inspector JSON below is a hand-written FORMAT FIXTURE in the two documented layouts
+(TensorRT 10.x: "Bindings" and per-tensor "Format/Datatype"; 11.x: "I/O Tensors" and separate
+data-type / "Format" fields). It is not a measurement of any engine and never appears in a notebook.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import matplotlib
+import pytest
+
+from helpers import plotting, tensorrt_engine
+from helpers.config import TutorialError
+from helpers.notebook import report_skip
+
+matplotlib.use("Agg")
+
+# FORMAT FIXTURE (TensorRT 10.x layout): input reformat, INT8 conv (i8i8 tactic), FP16 conv, FP32 Gemm.
+INSPECTOR_10X = {
+    "Layers": [
+        {"Name": "Reformatting CopyNode for Input Tensor 0 to conv1", "LayerType": "Reformat",
+         "Inputs": [{"Name": "input", "Location": "Device", "Dimensions": [8, 3, 32, 32],
+                     "Format/Datatype": "Row major linear FP32"}],
+         "Outputs": [{"Name": "conv1_in", "Location": "Device", "Dimensions": [8, 3, 32, 32],
+                      "Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}]},
+        {"Name": "conv1 + relu", "LayerType": "CaskConvolution",
+         "Inputs": [{"Name": "conv1_in", "Dimensions": [8, 3, 32, 32],
+                     "Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}],
+         "Outputs": [{"Name": "conv1_out", "Dimensions": [8, 64, 32, 32],
+                      "Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}],
+         "TacticName": "sm90_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw_vect_c_32"},
+        {"Name": "conv2", "LayerType": "CaskConvolution",
+         "Inputs": [{"Name": "conv1_out", "Dimensions": [8, 64, 32, 32],
+                     "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}],
+         "Outputs": [{"Name": "conv2_out", "Dimensions": [8, 64, 32, 32],
+                      "Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}],
+         "TacticName": "sm90_xmma_fprop_implicit_gemm_f16f16_f16f16_f16_nhwckrsc_nhwc"},
+        {"Name": "fc", "LayerType": "gemm",
+         "Inputs": [{"Name": "pooled", "Dimensions": [8, 512], "Format/Datatype": "Row major linear FP32"}],
+         "Outputs": [{"Name": "logits", "Dimensions": [8, 10], "Format/Datatype": "Row major linear FP32"}]},
+    ],
+    "Bindings": ["input", "logits"],
+}
+
+
+def _as_11x(layout_10x: dict) -> dict:
+    """The same FORMAT FIXTURE in the TensorRT 11.x layout."""
+    datatype = {"FP32": "Float", "Int8": "Int8", "FP16": "Half"}
+
+    def split(tensor):
+        text = tensor["Format/Datatype"]
+        kind = next(key for key in datatype if key in text)
+        rest = {key: value for key, value in tensor.items() if key != "Format/Datatype"}
+        return {**rest, "DataType": datatype[kind], "Format": text.replace(kind, "").strip()}
+
+    layers = [{**layer, "Inputs": [split(t) for t in layer["Inputs"]], "Outputs": [split(t) for t in layer["Outputs"]]}
+              for layer in layout_10x["Layers"]]
+    io = [{"Name": "input", "IOMode": "Input", "DataType": "Float", "Dimensions": [-1, 3, 32, 32], "Location": "Device",
+           "IsShapeInferenceIO": False},
+          {"Name": "logits", "IOMode": "Output", "DataType": "Float", "Dimensions": [-1, 10], "Location": "Device",
+           "IsShapeInferenceIO": False}]
+    return {"Layers": layers, "I/O Tensors": io}
+
+
+INSPECTOR_11X = _as_11x(INSPECTOR_10X)
+EXPECTED_PRECISIONS = ["FP32", "INT8", "FP16", "FP32"]
+
+
+def test_the_11x_fixture_has_no_combined_field():
+    text = json.dumps(INSPECTOR_11X)
+    assert "Format/Datatype" not in text and "Bindings" not in text
+    assert "Int8" not in json.dumps([t["Format"] for layer in INSPECTOR_11X["Layers"] for t in layer["Inputs"]])
+
+
+@pytest.mark.parametrize("info, schema", [(INSPECTOR_10X, "10.x"), (INSPECTOR_11X, "11.x")])
+def test_layer_precisions_in_both_layouts(info, schema):
+    summary = tensorrt_engine.parse_layer_information(info)
+    assert summary["schema"] == schema
+    assert summary["io_tensors"] == ["input", "logits"]
+    assert [layer["precision"] for layer in summary["layers"]] == EXPECTED_PRECISIONS
+    assert summary["layers"][0]["outputs"] == ["INT8"]  # the reformat quantizes the input
+    assert tensorrt_engine.precision_counts(summary) == {"FP32": 2, "INT8": 1, "FP16": 1}
+
+
+def test_both_layouts_give_the_same_layers():
+    ten = tensorrt_engine.parse_layer_information(INSPECTOR_10X)["layers"]
+    eleven = tensorrt_engine.parse_layer_information(INSPECTOR_11X)["layers"]
+    assert ten == eleven
+
+
+def test_int8_tactic_wins_when_tensor_formats_are_unknown():
+    layer = {"Inputs": [{"Format/Datatype": "N/A due to dynamic shapes"}], "TacticName": "sm80_xmma_i8i8_i8i32_f32"}
+    assert tensorrt_engine.layer_compute_precision(layer) == "INT8"
+    assert tensorrt_engine.layer_compute_precision({"Inputs": [{"Format/Datatype": "N/A due to dynamic shapes"}]}) == "unknown"
+
+
+@pytest.mark.parametrize("tensor, label", [
+    ({"Format/Datatype": "Row major linear FP32"}, "FP32"),
+    ({"Format/Datatype": "Channel major FP16 format where channel % 8 == 0"}, "FP16"),
+    ({"Format/Datatype": "Thirty-two wide channel vectorized row major Int8 format"}, "INT8"),
+    ({"DataType": "Half", "Format": "Row major linear FP32 format (kLINEAR)"}, "FP16"),  # data type field first
+    ({"Datatype": "Int8", "Format": "kCHW32"}, "INT8"),
+    ({"Format/Datatype": "Row major Int32 format"}, "INT32"),
+    ({}, "unknown"),
+])
+def test_tensor_precision(tensor, label):
+    assert tensorrt_engine.tensor_precision(tensor) == label
+
+
+def test_names_only_inspector_output_says_to_build_with_detailed_verbosity():
+    with pytest.raises(TutorialError, match="DETAILED"):
+        tensorrt_engine.parse_layer_information({"Layers": ["conv1", "fc"], "Bindings": ["input", "logits"]})
+    with pytest.raises(TutorialError, match="not engine-inspector JSON"):
+        tensorrt_engine.parse_layer_information({"layers": []})
+
+
+def test_precision_chart_from_both_layouts(tmp_path):
+    summaries = {"format fixture 10.x": tensorrt_engine.parse_layer_information(INSPECTOR_10X),
+                 "format fixture 11.x": tensorrt_engine.parse_layer_information(INSPECTOR_11X)}
+    figure = plotting.layer_precision_chart(summaries, title="FORMAT FIXTURE (not a measurement)")
+    axis = figure.axes[0]
+    assert len(axis.collections) == 2 * len(EXPECTED_PRECISIONS)  # one cell per layer per engine
+    assert [label.get_text() for label in axis.get_yticklabels()] == [
+        f"{name}\n2 FP32, 1 INT8, 1 FP16" for name in summaries]
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["FP32", "INT8", "FP16"]
+    path = plotting.save_figure(figure, tmp_path / "precisions.png")
+    assert path.stat().st_size > 5000
+
+
+def test_parser_errors_are_all_reported():
+    message = tensorrt_engine.format_parser_errors("model.onnx", ["In node 3 (DequantizeLinear): uint8 input",
+                                                                  "In node 7: int32 bias"])
+    assert "2 error(s)" in message
+    assert "1. In node 3" in message and "2. In node 7" in message
+
+
+@pytest.mark.parametrize("enum_value, flags", [(0, 1), (1, 2)])  # 11.x has STRONGLY_TYPED = 0, 10.16 has 1
+def test_network_flags_follow_the_enum_value(enum_value, flags):
+    namespace = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=enum_value))
+    assert tensorrt_engine.strongly_typed_network_flags(namespace) == flags
+
+
+def test_batch_profile_shapes():
+    assert tensorrt_engine.batch_profile_shapes((3, 32, 32), 1, 32, 512) == ((1, 3, 32, 32), (32, 3, 32, 32), (512, 3, 32, 32))
+    with pytest.raises(TutorialError):
+        tensorrt_engine.batch_profile_shapes((3, 32, 32), 8, 4, 512)
+
+
+def test_trtexec_commands_for_10_and_11():
+    commands = tensorrt_engine.trtexec_commands("resnet18_int8_trt.onnx", "int8.plan", batch_size=8)
+    ten, eleven = commands["TensorRT 10.12+"], commands["TensorRT 11.x"]
+    for command in (ten, eleven):
+        assert "--onnx=resnet18_int8_trt.onnx" in command and "--shapes=input:8x3x32x32" in command
+        assert "--maxShapes=input:512x3x32x32" in command and "--noTF32" in command
+        for removed in ("--fp16", "--int8", "--best", "--workspace="):
+            assert removed not in command
+    assert "--stronglyTyped" in ten and "--stronglyTyped" not in eleven
+
+
+@pytest.mark.skipif(tensorrt_engine.tensorrt_unavailable_reason() is None, reason="TensorRT works on this machine")
+def test_without_tensorrt_every_entry_point_says_why(tmp_path):
+    reason = tensorrt_engine.tensorrt_unavailable_reason()
+    assert "tensorrt" in reason and "pip install tensorrt" in reason
+    with pytest.raises(TutorialError, match="TensorRT cannot run here"):
+        tensorrt_engine.build_engine_plan(tmp_path / "model.onnx", tmp_path / "model.plan")
+    with pytest.raises(TutorialError, match="TensorRT cannot run here"):
+        tensorrt_engine.load_engine(tmp_path / "model.plan")
+    assert tensorrt_engine.installed_tensorrt_version().startswith("not usable here")
+
+
+def test_skip_line_names_the_step_and_the_reason(capsys):
+    line = report_skip("TensorRT INT8 engine", "no CUDA GPU visible to PyTorch")
+    assert capsys.readouterr().out.strip() == line == "SKIPPED: TensorRT INT8 engine - no CUDA GPU visible to PyTorch"
