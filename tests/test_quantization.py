@@ -25,6 +25,7 @@ from helpers.quantization import (
     activation_qparams,
     fuse_for_quantization,
     largest_output_difference,
+    layer_outputs,
     load_int8_model,
     per_layer_sqnr,
     pick_observer,
@@ -207,3 +208,18 @@ def test_per_layer_sqnr_covers_every_quantized_layer_in_run_order(fused, int8_mo
     assert names.index("layer1.0.conv1") < names.index("layer1.0.conv2") < names.index("layer1.0.add_relu")
     assert all(math.isfinite(value) for value in sqnr.values())
     assert sqnr["quant"] > 30  # 8-bit input quantization alone: about 6 dB per bit
+
+
+def test_layer_outputs_names_missing_modules(fused):
+    with pytest.raises(TutorialError, match="no modules named"):
+        layer_outputs(fused, ["layer9.conv1"], torch.zeros(1, 3, 32, 32))
+
+
+def test_layer_sqnr_bars_draws_one_bar_per_layer_and_labels_the_worst():
+    from helpers.plotting import layer_sqnr_bars
+
+    figure = layer_sqnr_bars({"quant": 45.0, "conv1": 30.0, "layer1.0.conv1": 20.0, "fc": math.inf}, highlight=2)
+    axis = figure.axes[0]
+    assert len(axis.patches) == 4
+    assert [label.get_text() for label in axis.get_yticklabels()] == ["quant", "conv1", "layer1.0.conv1", "fc"]
+    assert sorted(text.get_text() for text in axis.texts) == ["20.0 dB", "30.0 dB"]
