@@ -72,6 +72,22 @@ def tensorrt_qconfig(activation_observer=MinMaxObserver) -> QConfig:
     )
 
 
+def qconfig_summary(qconfig: QConfig) -> dict[str, dict]:
+    """What a QConfig's two observers will do: observer class, dtype, qscheme, integer range, channel axis."""
+    summary = {}
+    for role, make_observer in (("activation", qconfig.activation), ("weight", qconfig.weight)):
+        observer = make_observer()
+        summary[role] = {
+            "observer": type(observer).__name__,
+            "dtype": str(observer.dtype),
+            "qscheme": str(observer.qscheme),
+            "quant_range": [int(observer.quant_min), int(observer.quant_max)],
+        }
+        if hasattr(observer, "ch_axis"):
+            summary[role]["channel_axis"] = int(observer.ch_axis)
+    return summary
+
+
 def prepare_for_calibration(fused_model: nn.Module, qconfig: QConfig) -> nn.Module:
     """A copy of the fused model with observers inserted where activations will be quantized."""
     model = copy.deepcopy(fused_model).eval()
@@ -287,7 +303,7 @@ def load_int8_model(path: Path) -> tuple[nn.Module, dict]:
 __all__ = [
     "ENGINE", "OBSERVERS", "HistogramObserver", "MinMaxObserver", "use_qnnpack", "fuse_for_quantization",
     "tensorrt_qconfig", "prepare_for_calibration", "calibrate", "convert_to_int8",
-    "largest_output_difference", "quantize_int8", "pick_observer", "activation_qparams", "weight_qparams",
+    "qconfig_summary", "largest_output_difference", "quantize_int8", "pick_observer", "activation_qparams", "weight_qparams",
     "shift_to_int8", "quantized_layer_names", "layer_outputs", "sqnr_db", "per_layer_sqnr",
     "save_int8_model", "empty_int8_resnet18", "load_int8_model",
 ]

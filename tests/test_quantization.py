@@ -223,3 +223,13 @@ def test_layer_sqnr_bars_draws_one_bar_per_layer_and_labels_the_worst():
     assert len(axis.patches) == 4
     assert [label.get_text() for label in axis.get_yticklabels()] == ["quant", "conv1", "layer1.0.conv1", "fc"]
     assert sorted(text.get_text() for text in axis.texts) == ["20.0 dB", "30.0 dB"]
+
+
+def test_qconfig_summary_states_the_tensorrt_scheme():
+    from helpers.quantization import qconfig_summary
+
+    summary = qconfig_summary(tensorrt_qconfig(HistogramObserver))
+    assert summary["activation"] == {"observer": "HistogramObserver", "dtype": "torch.quint8",
+                                     "qscheme": "torch.per_tensor_symmetric", "quant_range": [0, 255]}
+    assert summary["weight"] == {"observer": "PerChannelMinMaxObserver", "dtype": "torch.qint8",
+                                 "qscheme": "torch.per_channel_symmetric", "quant_range": [-128, 127], "channel_axis": 0}
