@@ -25,7 +25,7 @@ CONVERTER = "onnxconverter_common.float16.convert_float_to_float16(keep_io_types
 
 
 def convert_onnx_to_fp16(fp32_onnx_path: Path, fp16_onnx_path: Path,
-                         produced_by: str = "notebooks/04_tensorrt_engines.ipynb") -> dict:
+                         produced_by: str = "04_tensorrt_engines") -> dict:
     """Write an FP16-typed copy of an FP32 ONNX model (float32 input/output kept); return a report.
 
     The metadata of the FP32 model is carried over with ``precision`` set to ``fp16``. The converter

@@ -48,8 +48,9 @@ def _import_problem(module: str) -> str | None:
         return f"{type(error).__name__}: {first_line[:200]}"
 
 
-def tensorrt_unavailable_reason() -> str | None:
-    """None when TensorRT engines can be built and run here; else one line saying what is missing."""
+def tensorrt_unavailable_reason(install_hint: bool = True) -> str | None:
+    """None when TensorRT engines can be built and run here; else one line saying what is missing
+    (and, with ``install_hint``, how to install it)."""
     import torch
 
     problems = []
@@ -68,7 +69,7 @@ def tensorrt_unavailable_reason() -> str | None:
         problems.append(f"`import pycuda.driver` failed ({pycuda_problem})")
     if not problems:
         return None
-    return "; ".join(problems) + f". To build and run engines, install {INSTALL_HINT}."
+    return "; ".join(problems) + (f". To build and run engines, install {INSTALL_HINT}." if install_hint else "")
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -77,12 +78,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 def installed_tensorrt_version() -> str:
     """The TensorRT version, or why TensorRT is not usable here (for provenance records)."""
-    reason = tensorrt_unavailable_reason()
+    reason = tensorrt_unavailable_reason(install_hint=False)
     if reason is None:
         import tensorrt as trt
 
         return trt.__version__
-    return "not usable here: " + reason.split(". To build")[0]
+    return "not usable here: " + reason
 
 
 def import_tensorrt():
