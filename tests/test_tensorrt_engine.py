@@ -175,3 +175,11 @@ def test_without_tensorrt_every_entry_point_says_why(tmp_path):
 def test_skip_line_names_the_step_and_the_reason(capsys):
     line = report_skip("TensorRT INT8 engine", "no CUDA GPU visible to PyTorch")
     assert capsys.readouterr().out.strip() == line == "SKIPPED: TensorRT INT8 engine - no CUDA GPU visible to PyTorch"
+
+
+def test_save_plan_replaces_the_file_in_one_step(tmp_path):
+    target = tmp_path / "model.plan"
+    target.write_bytes(b"old engine")
+    assert tensorrt_engine.save_plan(b"new engine bytes", target) == target
+    assert target.read_bytes() == b"new engine bytes"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.plan"]  # no .partial left behind
