@@ -31,7 +31,7 @@ from pathlib import Path
 
 import onnx
 
-from .config import TutorialError
+from .config import REPO_ROOT, TutorialError
 from .onnx_export import load_onnx, read_metadata, set_metadata
 
 CHROMIUM_ENV = "NETRON_CHROMIUM"
@@ -49,6 +49,11 @@ STEM_AND_FIRST_BLOCK = {"inputs": ["input"], "outputs": ["/layer1/0/Relu_output_
                         "label": "stem and first residual block (input -> layer1.0's final Relu)"}
 
 
+# Where tools/render_graphs.py stores the renders notebook 03 shows on machines without a browser.
+COMMITTED_FIGURES = REPO_ROOT / "notebooks" / "figures" / "03_graph_surgery"
+RENDER_INFO = "render_info.json"
+
+
 class NetronRenderError(TutorialError):
     """A render that could not finish: no browser, Netron's error message, or a timeout."""
 
@@ -58,9 +63,10 @@ class NetronRenderError(TutorialError):
 # ---------------------------------------------------------------------------------------------
 
 def chromium_executable() -> str | None:
-    """$NETRON_CHROMIUM, else /usr/bin/chromium, else a chromium on the PATH; None if none exists."""
-    candidates = [os.environ.get(CHROMIUM_ENV), "/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
-    return next((path for path in candidates if path and os.access(path, os.X_OK)), None)
+    """The Chromium to use: $NETRON_CHROMIUM when set (only that one), else /usr/bin/chromium or one on the PATH."""
+    named = os.environ.get(CHROMIUM_ENV, "").strip()
+    candidates = [named] if named else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
+    return next((path for path in candidates if path and os.path.isfile(path) and os.access(path, os.X_OK)), None)
 
 
 def _has_bracket_font() -> bool | None:
@@ -79,7 +85,9 @@ def browser_unavailable_reason() -> str | None:
     except ImportError as error:
         return f"the Python package '{error.name}' is missing (pip install netron playwright)"
     if chromium_executable() is None:
-        return ("no Chromium browser found (install it with `sudo apt-get install -y chromium fonts-wqy-microhei`, "
+        named = os.environ.get(CHROMIUM_ENV, "").strip()
+        where = f"{CHROMIUM_ENV}={named} is not an executable file" if named else "no Chromium browser found"
+        return (f"{where} (install it with `sudo apt-get install -y chromium fonts-wqy-microhei`, "
                 f"or set {CHROMIUM_ENV} to a Chromium binary)")
     if _has_bracket_font() is False:
         return "no font with the bracket characters Netron draws around shapes (sudo apt-get install -y fonts-wqy-microhei)"
@@ -306,21 +314,49 @@ def side_by_side_html(left_svg, right_svg, left_title: str, right_title: str, sc
     return f'<table><tr>{"".join(cells)}</tr></table>'
 
 
-def render_before_after(raw_path: Path, fixed_path: Path, out_dir: Path, whole_graphs: bool = True, timeout_s: float = 60.0) -> dict[str, Path]:
+def render_before_after(raw_path: Path, fixed_path: Path, out_dir: Path, whole_graphs: bool = True,
+                        regions_dir: Path | None = None, timeout_s: float = 60.0) -> dict[str, Path]:
     """Render the stem and first residual block of both graphs, and the whole fixed graph, into ``out_dir``.
 
-    Returns {name: path}: ``region_raw``/``region_fixed`` (SVG), and with ``whole_graphs`` also
-    ``whole_fixed`` (SVG). The region ONNX files are written beside them.
+    Returns {name: path}: ``region_raw`` and ``region_fixed`` (SVG) and, with ``whole_graphs``,
+    ``whole_fixed`` (SVG). The region ONNX files go to ``regions_dir`` (default: ``out_dir``).
     """
     out_dir = Path(out_dir)
+    regions_dir = Path(regions_dir or out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    regions_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, model_path in (("raw", raw_path), ("fixed", fixed_path)):
-        region_onnx = extract_region(model_path, out_dir / f"stem_block_{name}.onnx")
+        region_onnx = extract_region(model_path, regions_dir / f"stem_block_{name}.onnx")
         written[f"region_{name}"] = _write(out_dir / f"stem_block_{name}.svg", svg_for_html(render_onnx(region_onnx, "svg", timeout_s)))
     if whole_graphs:
         written["whole_fixed"] = _write(out_dir / "whole_graph_fixed.svg", svg_for_html(render_onnx(fixed_path, "svg", timeout_s)))
     return written
+
+
+def committed_figures(folder: Path = None) -> dict:
+    """The renders ``tools/render_graphs.py`` stored in the repository, and what they were made from.
+
+    Returns {"region_raw": path, "region_fixed": path, "whole_fixed": path, "info": dict}.
+    """
+    folder = Path(folder or COMMITTED_FIGURES)
+    info_path = folder / RENDER_INFO
+    if not info_path.is_file():
+        raise TutorialError(f"No committed renders in {folder}; run `python tools/render_graphs.py` on a machine with Chromium.")
+    info = json.loads(info_path.read_text())
+    return {**{key: folder / name for name, key in info["figures"].items()}, "info": info}
+
+
+def interactive_view(path: Path, height: int = 700):
+    """Netron's live app for ``path`` inside Jupyter (an IFrame), served on 127.0.0.1 only.
+
+    Works when the browser showing the notebook runs on the same machine as the kernel. Returns
+    (IFrame, address); stop the server with ``netron.stop(address)``.
+    """
+    import netron
+
+    address = netron.start(str(path), address=("127.0.0.1", 0), browse=False)
+    return netron.widget(address, height=height), address
 
 
 def _write(path: Path, text: str) -> Path:

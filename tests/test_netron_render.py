@@ -9,7 +9,9 @@ import pytest
 
 from helpers.config import TutorialError
 from helpers.netron_render import (
+    COMMITTED_FIGURES,
     NetronRenderError,
+    committed_figures,
     _render_in_this_thread,
     browser_unavailable_reason,
     drawn_node_types,
@@ -69,11 +71,24 @@ def test_svg_for_html_adds_a_viewbox_and_concrete_fonts():
     assert svg_texts(fixed) == ["a"] and svg_size(fixed) == (20.0, 10.0)
 
 
-def test_no_browser_gives_the_reason_and_the_install_command(monkeypatch, regions):
-    monkeypatch.setattr("helpers.netron_render.chromium_executable", lambda: None)
-    assert "apt-get install -y chromium fonts-wqy-microhei" in browser_unavailable_reason()
-    with pytest.raises(NetronRenderError, match="no Chromium browser found"):
+def test_no_browser_gives_the_reason_and_the_install_command(monkeypatch, regions, tmp_path):
+    monkeypatch.setenv("NETRON_CHROMIUM", str(tmp_path / "no-such-chromium"))
+    reason = browser_unavailable_reason()
+    assert "is not an executable file" in reason and "apt-get install -y chromium fonts-wqy-microhei" in reason
+    with pytest.raises(NetronRenderError, match="no-such-chromium"):
         render_onnx(regions["raw"])
+
+
+def test_the_committed_renders_show_the_change_and_say_where_they_came_from():
+    figures = committed_figures()
+    info = figures["info"]
+    assert info["made_by"] == "python tools/render_graphs.py" and info["profile"] in ("quick", "full")
+    assert info["models"]["fixed"]["precision"] == "int8-qdq-tensorrt" and len(info["models"]["raw"]["sha256"]) == 64
+    before, after = (figures[key].read_text(encoding="utf-8") for key in ("region_raw", "region_fixed"))
+    assert drawn_node_types(before)["Cast"] >= 4 and "Cast" not in drawn_node_types(after)
+    assert "y_zero_point = 128" in svg_texts(before) and "y_zero_point = 0" in svg_texts(after)
+    assert drawn_node_types(figures["whole_fixed"].read_text(encoding="utf-8"))["Conv"] == 20
+    assert all(path.parent == COMMITTED_FIGURES for key, path in figures.items() if key != "info")
 
 
 # --- with the browser --------------------------------------------------------------------------
