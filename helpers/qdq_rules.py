@@ -205,12 +205,20 @@ def no_cast_between_q_and_dq(facts: GraphFacts) -> Iterable[Finding]:
             yield Finding(node.name, "cast-between-q-dq", f"Cast between {quantize.name} and {dequantizers[0].name}")
 
 
+def _is_weight(facts: GraphFacts, name: str) -> bool:
+    """A constant, or a constant quantized by a QuantizeLinear (how ModelOpt writes weights: Q -> DQ)."""
+    quantize = facts.producer.get(name)
+    if quantize is not None and quantize.op_type == "QuantizeLinear":
+        name = quantize.input[0]
+    return facts.constant(name) is not None
+
+
 @rule
 def activations_per_tensor(facts: GraphFacts) -> Iterable[Finding]:
     """Activations (anything that is not a constant weight) must be quantized per tensor."""
     for node in facts.qdq_nodes():
         scale = facts.constant(_input(node, 1))
-        if facts.constant(node.input[0]) is None and scale is not None and scale.size > 1:
+        if not _is_weight(facts, node.input[0]) and scale is not None and scale.size > 1:
             yield Finding(node.name, "per-channel-activation", f"activation quantized per channel ({scale.size} scales); TensorRT needs one scale")
 
 
@@ -232,6 +240,60 @@ def weight_axis_is_output_channels(facts: GraphFacts) -> Iterable[Finding]:
                 yield Finding(node.name, "weight-axis", f"per-channel axis {axis} for {layer.op_type} {layer.name}; its output channels are axis {expected}")
             elif axis >= weights.ndim or scale.size != weights.shape[axis]:
                 yield Finding(node.name, "weight-axis", f"{scale.size} scales for {weights.shape[axis] if axis < weights.ndim else '?'} channels on axis {axis}")
+
+
+def _produced_by(facts: GraphFacts, name: str, op_type: str) -> onnx.NodeProto | None:
+    producer = facts.producer.get(name)
+    return producer if producer is not None and producer.op_type == op_type else None
+
+
+def _conv_through_qdq(facts: GraphFacts, name: str) -> onnx.NodeProto | None:
+    """The Conv behind ``DequantizeLinear(QuantizeLinear(Conv output))``, else None."""
+    dequantize = _produced_by(facts, name, "DequantizeLinear")
+    quantize = _produced_by(facts, dequantize.input[0], "QuantizeLinear") if dequantize is not None else None
+    return _produced_by(facts, quantize.input[0], "Conv") if quantize is not None else None
+
+
+def residual_add_placement(facts: GraphFacts, add: onnx.NodeProto) -> str | None:
+    """How a residual Add is quantized: "fused", "unfused", or None when it is not a Conv-fed residual Add.
+
+    * "fused": one input comes straight from a Conv that feeds only this Add, the other from a
+      DequantizeLinear - TensorRT can run Conv + Add (+ Relu) as one INT8 kernel;
+    * "unfused": both inputs come from DequantizeLinear and at least one of them dequantizes a
+      Conv's output - the engine still builds, but the Conv and the Add stay separate layers.
+    """
+    if add.op_type != "Add" or len(add.input) != 2 or any(facts.constant(name) is not None for name in add.input):
+        return None
+    dequantized = [_produced_by(facts, name, "DequantizeLinear") is not None for name in add.input]
+    direct_convs = [_produced_by(facts, name, "Conv") for name in add.input]
+    for conv, other_dequantized, name in zip(direct_convs, reversed(dequantized), add.input):
+        if conv is not None and other_dequantized and [node.name for node in facts.consumers.get(name, [])] == [add.name]:
+            return "fused"
+    if all(dequantized) and any(_conv_through_qdq(facts, name) is not None for name in add.input):
+        return "unfused"
+    return None
+
+
+@rule
+def residual_add_fusible(facts: GraphFacts) -> Iterable[Finding]:
+    """A residual Add with Q/DQ on both inputs builds, but TensorRT cannot fuse it with the Conv before it.
+
+    Remove the Q/DQ pair between the main branch's last Conv and the Add and keep the one on the
+    shortcut (``helpers.surgery.remove_qdq_between_conv_and_residual_add``, notebook 05).
+    """
+    for node in facts.nodes:
+        if residual_add_placement(facts, node) == "unfused":
+            yield Finding(node.name, "residual-add-unfused",
+                          "Q/DQ on both inputs: TensorRT keeps the Conv and this Add as separate layers; remove the "
+                          "Q/DQ between the branch's last Conv and the Add, keep the shortcut's", WARNING)
+
+
+def residual_add_placements(path_or_model) -> dict[str, str]:
+    """{Add node name: "fused" or "unfused"} for every Conv-fed residual Add of an ONNX file or ModelProto."""
+    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(Path(path_or_model))
+    facts = graph_facts(model)
+    placements = {node.name: residual_add_placement(facts, node) for node in facts.nodes}
+    return {name: placement for name, placement in placements.items() if placement is not None}
 
 
 # ---------------------------------------------------------------------------------------------

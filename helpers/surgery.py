@@ -395,3 +395,124 @@ def write_json(path: Path, record: dict) -> Path:
     partial.write_text(json.dumps(record, indent=2) + "\n")
     partial.replace(path)
     return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Beyond the article: the Q/DQ placement TensorRT fuses around residual Adds (notebook 05)
+# ---------------------------------------------------------------------------------------------
+
+FUSED_PRECISION = "int8-qdq-tensorrt-fused-residuals"
+FUSED_PRODUCED_BY = "05_qdq_placement_vs_modelopt"
+
+
+def _conv_behind(tensor: gs.Tensor) -> tuple[gs.Node | None, gs.Node | None, gs.Node | None]:
+    """(conv, quantize, dequantize) when ``tensor`` is ``Conv -> Q -> DQ`` or a Conv's own output, else Nones.
+
+    quantize and dequantize are None when the Conv feeds ``tensor`` directly.
+    """
+    dequantize = _producer(tensor)
+    if dequantize is not None and dequantize.op == "Conv":
+        return dequantize, None, None
+    if dequantize is None or dequantize.op != "DequantizeLinear":
+        return None, None, None
+    quantize = _producer(dequantize.inputs[0])
+    conv = _producer(quantize.inputs[0]) if quantize is not None and quantize.op == "QuantizeLinear" else None
+    return (conv, quantize, dequantize) if conv is not None and conv.op == "Conv" else (None, None, None)
+
+
+def _source_before_qdq(tensor: gs.Tensor) -> gs.Tensor:
+    """The float tensor a ``Q -> DQ`` pair was applied to (``tensor`` itself when there is none)."""
+    dequantize = _producer(tensor)
+    if dequantize is not None and dequantize.op == "DequantizeLinear":
+        quantize = _producer(dequantize.inputs[0])
+        if quantize is not None and quantize.op == "QuantizeLinear":
+            return quantize.inputs[0]
+    return tensor
+
+
+def _upstream_tensors(tensor: gs.Tensor) -> set[str]:
+    """Names of every tensor ``tensor`` is computed from (itself included)."""
+    seen, stack = set(), [tensor]
+    while stack:
+        current = stack.pop()
+        if current.name in seen:
+            continue
+        seen.add(current.name)
+        for producer in current.inputs:
+            stack.extend(producer.inputs)
+    return seen
+
+
+def residual_branch_input(add: gs.Node) -> int | None:
+    """Which input (0 or 1) of a residual Add is the main branch's last Conv, or None if it is not a residual Add.
+
+    The branch is an input a Conv produces (directly or through Q/DQ). In a block with a
+    downsample Conv on the shortcut both inputs come from Convs; the main branch is then the one
+    that is computed from the tensor the shortcut Conv reads (conv2 reads conv1's output, which
+    read the block's input) - the longer path, which is also ModelOpt's choice.
+    """
+    if add.op != "Add" or len(add.inputs) != 2 or any(isinstance(tensor, gs.Constant) for tensor in add.inputs):
+        return None
+    convs = [_conv_behind(tensor)[0] for tensor in add.inputs]
+    if convs[0] is None and convs[1] is None:
+        return None
+    if convs[0] is None or convs[1] is None:
+        return 0 if convs[0] is not None else 1
+    for branch, shortcut in ((0, 1), (1, 0)):
+        shortcut_source = _source_before_qdq(convs[shortcut].inputs[0])
+        if shortcut_source.name in _upstream_tensors(convs[branch].inputs[0]):
+            return branch
+    return None  # two unrelated Convs: no residual structure to rely on
+
+
+def remove_qdq_between_conv_and_residual_add(graph: gs.Graph) -> list[str]:
+    """In each residual block, remove the Q/DQ pair between the main branch's last Conv and the Add.
+
+    The Q/DQ on the shortcut input stays, so TensorRT can run Conv + Add (+ Relu) as one INT8
+    kernel: it needs the Conv's output to go straight into the Add and the other input to be
+    dequantized. A pair is removed only when the Conv feeds only that Q, the Q only that DQ,
+    and the DQ only that Add (anything else also reads the quantized tensor, so it must stay),
+    and only when the shortcut input is dequantized too.
+    """
+    changes = []
+    for add in [node for node in graph.nodes if node.op == "Add"]:
+        branch = residual_branch_input(add)
+        if branch is None:
+            continue
+        conv, quantize, dequantize = _conv_behind(add.inputs[branch])
+        shortcut = _producer(add.inputs[1 - branch])
+        if quantize is None or shortcut is None or shortcut.op != "DequantizeLinear":
+            continue
+        conv_output = quantize.inputs[0]
+        only_this_add = (
+            conv_output.outputs == [quantize] and quantize.outputs[0].outputs == [dequantize]
+            and dequantize.outputs[0].outputs == [add]
+            and not any(tensor in graph.outputs for tensor in (conv_output, quantize.outputs[0], dequantize.outputs[0]))
+        )
+        if not only_this_add:
+            continue
+        add.inputs[branch] = conv_output
+        for node in (quantize, dequantize):
+            graph.nodes.remove(node)
+            node.inputs.clear()
+            node.outputs.clear()
+        changes.append(f"{add.name}: removed {quantize.name} -> {dequantize.name} between {conv.name} and the Add "
+                       f"(shortcut keeps {shortcut.name})")
+    return changes
+
+
+def fused_residuals_metadata(source_metadata: dict[str, str]) -> dict[str, str]:
+    """The TensorRT-ready graph's metadata, marked as the fused-residual placement of notebook 05."""
+    return {**source_metadata, "precision": FUSED_PRECISION, "produced_by": FUSED_PRODUCED_BY}
+
+
+def fuse_residual_adds(fixed_path: Path, fused_path: Path) -> list[str]:
+    """Notebook 03's graph with the fused residual placement, written to ``fused_path``; returns the changes.
+
+    One call for notebook 04 (its extra INT8 engine); notebook 05 runs the same steps one at a time.
+    """
+    graph = load_graph(fixed_path)
+    changes = remove_qdq_between_conv_and_residual_add(graph)
+    cleanup_and_sort(graph)
+    save_graph(graph, fused_path, fused_residuals_metadata(read_metadata(fixed_path)), source_path=fixed_path)
+    return changes

@@ -85,7 +85,11 @@ def test_the_raw_resnet18_export_fails_with_the_specific_violations(resnet18_int
 
 
 def test_the_fixed_resnet18_passes(resnet18_int8_fixed_onnx):
-    assert check_tensorrt_rules(resnet18_int8_fixed_onnx) == []
+    findings = check_tensorrt_rules(resnet18_int8_fixed_onnx)
+    assert errors(findings) == []
+    # what is left is advice, not a rejection: its 8 residual Adds have Q/DQ on both inputs (notebook 05)
+    assert {(finding.rule, finding.severity) for finding in findings} == {("residual-add-unfused", WARNING)}
+    assert len(findings) == 8
 
 
 def test_new_rules_plug_in_and_warnings_are_not_errors(resnet18_int8_fixed_onnx):
@@ -104,3 +108,43 @@ def test_format_findings_summarises_by_rule():
     assert text.splitlines()[0] == "14 error(s), 0 warning(s)"
     assert "cast-between-q-dq" in text and "in/Cast" in text
     assert "follows every" in format_findings([])
+
+
+# --- residual Adds: the placement TensorRT fuses (notebook 05) ---------------------------------
+
+def test_unfused_residual_adds_are_warnings_and_the_fused_placement_is_recognised(resnet18_int8_fixed_onnx, tmp_path):
+    from helpers.qdq_rules import residual_add_placements
+    from helpers.surgery import fuse_residual_adds
+
+    before = check_tensorrt_rules(resnet18_int8_fixed_onnx)
+    assert count_by_rule(before) == {"residual-add-unfused": 8} and errors(before) == []
+    assert set(residual_add_placements(resnet18_int8_fixed_onnx).values()) == {"unfused"}
+
+    fused_path = tmp_path / "fused.onnx"
+    fuse_residual_adds(resnet18_int8_fixed_onnx, fused_path)
+    assert check_tensorrt_rules(fused_path) == []
+    placements = residual_add_placements(fused_path)
+    assert len(placements) == 8 and set(placements.values()) == {"fused"}
+
+
+def test_weights_quantized_by_a_quantizelinear_are_not_per_channel_activations():
+    """ModelOpt writes weights as float constant -> QuantizeLinear -> DequantizeLinear (per channel)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.ones((4, 3, 3, 3), dtype=np.float32), "w")
+    scale = numpy_helper.from_array(np.full(4, 0.01, dtype=np.float32), "w_scale")
+    zero_point = numpy_helper.from_array(np.zeros(4, dtype=np.int8), "w_zero_point")
+    nodes = [
+        helper.make_node("QuantizeLinear", ["w", "w_scale", "w_zero_point"], ["w_q"], name="w_Q", axis=0),
+        helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero_point"], ["w_dq"], name="w_DQ", axis=0),
+        helper.make_node("Conv", ["x", "w_dq"], ["y"], name="conv"),
+    ]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 6, 6])], [weight, scale, zero_point])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    assert check_tensorrt_rules(model) == []
+    # the same per-channel scale on an activation is still an error
+    model.graph.node[0].input[0] = "x"
+    assert count_by_rule(check_tensorrt_rules(model)) == {"per-channel-activation": 2}
