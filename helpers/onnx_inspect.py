@@ -206,3 +206,42 @@ __all__ = [
     "QCastDQChain", "find_q_cast_dq_chains", "Int32BiasDequantize", "find_int32_bias_dequantize",
     "find_adds_of_dequantized_inputs", "quantization_parameters",
 ]
+
+
+def qdq_placement_by_op(path_or_model) -> dict[str, dict[str, int]]:
+    """Where the Q/DQ pairs sit, per op type: how many nodes, and how many of their inputs/outputs are quantized.
+
+    Introduced in notebook 05 (the project's graphs next to ModelOpt's). For each op type other than
+    Q/DQ: ``nodes``; ``dequantized_inputs`` / ``float_inputs`` among inputs that are not constants
+    (weights and biases excluded, so a Conv's count is about its activation); ``quantized_weights``
+    (a weight input that comes from a DequantizeLinear); ``outputs_into_quantize`` (outputs that a
+    QuantizeLinear reads).
+    """
+    model = as_model(path_or_model)
+    writers, readers = producers(model), consumers(model)
+    initializers = {initializer.name for initializer in model.graph.initializer}
+
+    def is_weight(name: str) -> bool:  # a constant, or a constant behind Q -> DQ / DQ
+        node = writers.get(name)
+        while node is not None and node.op_type in ("DequantizeLinear", "QuantizeLinear"):
+            name, node = node.input[0], writers.get(node.input[0])
+        return name in initializers or (node is not None and node.op_type == "Constant")
+
+    table: dict[str, dict[str, int]] = {}
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue
+        row = table.setdefault(node.op_type, {"nodes": 0, "dequantized_inputs": 0, "float_inputs": 0,
+                                              "quantized_weights": 0, "outputs_into_quantize": 0})
+        row["nodes"] += 1
+        for name in node.input:
+            if not name:
+                continue
+            from_dequantize = name in writers and writers[name].op_type == "DequantizeLinear"
+            if is_weight(name):
+                row["quantized_weights"] += int(from_dequantize)
+            else:
+                row["dequantized_inputs" if from_dequantize else "float_inputs"] += 1
+        row["outputs_into_quantize"] += sum(
+            any(reader.op_type == "QuantizeLinear" for reader in readers.get(name, [])) for name in node.output)
+    return dict(sorted(table.items()))
