@@ -455,3 +455,28 @@ def text_outside_boxes(svg: bytes | str, timeout_s: float = 30.0) -> list[str]:
         return check()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(check).result()
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebook 05: one residual block, before and after the fused-residual placement
+# ---------------------------------------------------------------------------------------------
+
+# layer2.0: a block with a downsample Conv on its shortcut, so both Add inputs come from Convs.
+RESIDUAL_BLOCK = {"inputs": ["/layer1/1/Relu_output_0"], "outputs": ["/layer2/0/Relu_output_0"],
+                  "label": "residual block layer2.0 (main branch and downsample shortcut)"}
+COMMITTED_FIGURES_05 = REPO_ROOT / "notebooks" / "figures" / "05_qdq_placement"
+
+
+def render_residual_block(unoptimized_path: Path, fused_path: Path, out_dir: Path, regions_dir: Path | None = None,
+                          timeout_s: float = 60.0) -> dict[str, Path]:
+    """Render residual block layer2.0 of both graphs (notebook 05); returns {"block_unoptimized", "block_fused"}: SVG paths."""
+    out_dir = Path(out_dir)
+    regions_dir = Path(regions_dir or out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    regions_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, model_path in (("unoptimized", unoptimized_path), ("fused", fused_path)):
+        region_onnx = extract_region(model_path, regions_dir / f"residual_block_{name}.onnx", RESIDUAL_BLOCK)
+        written[f"block_{name}"] = _write(out_dir / f"residual_block_{name}.svg",
+                                          svg_for_html(render_onnx(region_onnx, "svg", timeout_s)))
+    return written
