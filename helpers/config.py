@@ -39,6 +39,7 @@ class Profile:
     peak_learning_rate: float
     weight_decay: float
     label_smoothing: float
+    cutout_size: int  # 0 = no Cutout augmentation
     calibration_images: int  # notebook 02
     eval_batch_size: int
     benchmark_batch_sizes: tuple[int, ...]  # notebook 04
@@ -53,11 +54,12 @@ PROFILES = {
         name="full",
         train_images=None,
         test_images=None,
-        epochs=30,
+        epochs=80,
         batch_size=512,
         peak_learning_rate=0.2,
         weight_decay=5e-4,
         label_smoothing=0.1,
+        cutout_size=16,
         calibration_images=2048,
         eval_batch_size=1000,
         benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
@@ -72,6 +74,7 @@ PROFILES = {
         peak_learning_rate=0.05,
         weight_decay=5e-4,
         label_smoothing=0.1,
+        cutout_size=0,
         calibration_images=256,
         eval_batch_size=250,
         benchmark_batch_sizes=(1, 8, 32),

@@ -88,6 +88,13 @@ def load_cifar10(profile: Profile | None = None) -> Cifar10:
     return data
 
 
+def examples_per_class(split: Split, per_class: int) -> Split:
+    """The first ``per_class`` images of every class, interleaved (for image grids)."""
+    chosen = [np.flatnonzero(split.labels == label)[:per_class] for label in range(len(CIFAR10_CLASSES))]
+    order = np.stack([indices for indices in chosen if len(indices) == per_class], axis=1).ravel()
+    return Split(images=split.images[order], labels=split.labels[order])
+
+
 def take_subset(split: Split, count: int | None, seed: int = SUBSET_SEED) -> Split:
     """A fixed random subset of ``count`` images (all of them when ``count`` is None)."""
     if count is None or count >= len(split):
@@ -129,7 +136,7 @@ def load_from_archive(archive: Path) -> Cifar10:
             )
     train, test, classes = read_image_folder_archive(archive)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(cache.name + ".partial.npz")
+    partial = cache.with_name(f"{cache.stem}.{os.getpid()}.partial.npz")
     np.savez(
         partial,
         train_images=train.images, train_labels=train.labels,
@@ -265,6 +272,19 @@ def random_crop_and_flip(images_uint8: torch.Tensor, generator: torch.Generator,
     return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
 
 
+def cutout(images_uint8: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tensor:
+    """Cutout (DeVries & Taylor, 2017): black out one ``size`` x ``size`` square per image, centred
+    anywhere (the square may be cut off at the border). A strong regularizer for CIFAR-10."""
+    count, _, height, width = images_uint8.shape
+    top = torch.randint(0, height, (count, 1, 1), generator=generator, device=generator.device) - size // 2
+    left = torch.randint(0, width, (count, 1, 1), generator=generator, device=generator.device) - size // 2
+    top, left = top.to(images_uint8.device), left.to(images_uint8.device)
+    rows = torch.arange(height, device=images_uint8.device).view(1, height, 1)
+    cols = torch.arange(width, device=images_uint8.device).view(1, 1, width)
+    inside = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+    return images_uint8.masked_fill(inside[:, None], 0)
+
+
 def batches(
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -272,10 +292,12 @@ def batches(
     *,
     shuffle: bool = False,
     augment: bool = False,
+    cutout_size: int = 0,
     generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalized float batches from uint8 tensors already on the target device.
 
+    ``augment`` applies random crop + flip, and Cutout when ``cutout_size`` > 0.
     ``shuffle`` and ``augment`` draw from ``generator`` (a CPU generator is fine) so that
     runs repeat exactly.
     """
@@ -291,4 +313,6 @@ def batches(
         batch = images[index]
         if augment:
             batch = random_crop_and_flip(batch, generator)
+            if cutout_size:
+                batch = cutout(batch, generator, cutout_size)
         yield normalize(batch), labels[index]

@@ -3,7 +3,7 @@
 Introduced in notebook 01; ``predict`` and ``accuracy`` are reused by notebooks 02-05.
 
 Recipe (full profile): SGD with Nesterov momentum, a one-cycle learning-rate schedule, label
-smoothing, weight decay, random-crop + flip augmentation; on a GPU also bf16 mixed precision and
+smoothing, weight decay, random-crop + flip + Cutout augmentation; on a GPU also bf16 mixed precision and
 channels-last memory layout. Seeds are fixed; cuDNN's autotuner is on for speed, so two GPU
 runs can still differ in the last digits.
 """
@@ -73,7 +73,8 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         step_bar = tqdm(
-            batches(train_images, train_labels, profile.batch_size, shuffle=True, augment=True, generator=generator),
+            batches(train_images, train_labels, profile.batch_size, shuffle=True, augment=True,
+                    cutout_size=profile.cutout_size, generator=generator),
             total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", leave=False,
         )
         for inputs, targets in step_bar:
