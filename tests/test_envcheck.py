@@ -1,0 +1,43 @@
+"""helpers.envcheck: every check reports honestly, and each missing piece says what it costs."""
+
+import shutil
+
+from helpers import envcheck
+
+
+def test_checks_cover_the_pieces_notebook_00_promises():
+    names = {check.name for check in envcheck.run_all_checks()}
+    assert {"torch", "onnxruntime", "qnnpack engine", "CUDA GPU", "TensorRT", "pycuda", "headless browser", "CIFAR-10"} <= names
+
+
+def test_installed_packages_are_found_and_missing_modules_explained():
+    checks = {check.name: check for check in envcheck.check_core_packages()}
+    assert checks["torch"].ok and checks["onnx"].ok
+    assert envcheck.import_problem("json") is None
+    assert envcheck.import_problem("no_such_module_xyz").startswith("ModuleNotFoundError")
+
+
+def test_tensorrt_check_matches_reality():
+    check = envcheck.check_tensorrt()
+    assert check.ok == (envcheck.import_problem("tensorrt") is None)
+    if not check.ok:
+        assert "notebook 04" in check.cost_if_missing
+
+
+def test_browser_check_matches_reality():
+    check = envcheck.check_browser()
+    assert check.ok == (envcheck.find_chromium() is not None and envcheck.import_problem("playwright.sync_api") is None)
+    assert check.ok == bool(shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"))
+
+
+def test_missing_pieces_are_listed_with_their_cost():
+    checks = [envcheck.Check("thing", False, "absent", "notebook 9 skips"), envcheck.Check("other", True, "1.0", "")]
+    text = envcheck.format_checks(checks)
+    assert "MISSING" in text and "thing: notebook 9 skips" in text
+    assert "Everything is here" in envcheck.format_checks(checks[1:])
+
+
+def test_dataset_check_reports_a_missing_archive(monkeypatch, tmp_path):
+    monkeypatch.setenv("CIFAR10_ARCHIVE", str(tmp_path / "nope.tar.xz"))
+    check = envcheck.check_dataset()
+    assert not check.ok and "not found" in check.detail

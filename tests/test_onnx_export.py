@@ -1,0 +1,68 @@
+"""helpers.onnx_export: metadata that lets any tool evaluate the model, and clear errors."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from helpers import data, onnx_export
+from helpers.config import TutorialError
+from helpers.model import build_resnet18_cifar, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("export")
+    network = build_resnet18_cifar().eval()
+    checkpoint = folder / "model.pt"
+    save_checkpoint(checkpoint, network, {"profile": "test"})
+    path = folder / "model.onnx"
+    metadata = onnx_export.model_metadata(checkpoint, data.sha256_of(checkpoint), "fp32", "test")
+    onnx_export.export_onnx(network, path, metadata)
+    return network, path, checkpoint
+
+
+def test_metadata_describes_input_classes_and_checkpoint(exported):
+    _, path, checkpoint = exported
+    metadata = onnx_export.read_metadata(path)
+    assert json.loads(metadata["input_shape"]) == ["batch", 3, 32, 32]
+    assert metadata["input_layout"] == "NCHW"
+    assert json.loads(metadata["normalization_mean"]) == list(data.CIFAR10_MEAN)
+    assert json.loads(metadata["normalization_std"]) == list(data.CIFAR10_STD)
+    assert json.loads(metadata["class_names"]) == list(data.CIFAR10_CLASSES)
+    assert metadata["source_checkpoint"] == checkpoint.name
+    assert metadata["source_checkpoint_sha256"] == data.sha256_of(checkpoint)
+
+
+def test_graph_has_dynamic_batch_and_checks(exported):
+    _, path, _ = exported
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param == "batch" and [d.dim_value for d in dims[1:]] == [3, 32, 32]
+
+
+def test_metadata_alone_reproduces_pytorch_predictions(exported):
+    network, path, _ = exported
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        expected = network(data.normalize(data.to_tensor(images))).argmax(1).numpy()
+    assert np.array_equal(onnx_export.predict_onnx(path, images, batch_size=3), expected)
+    # the preprocessing is what the metadata says, not a copy of the project's constants
+    metadata = onnx_export.read_metadata(path)
+    assert np.allclose(onnx_export.preprocess_from_metadata(images, metadata), data.normalize_numpy(images), atol=1e-6)
+    altered = dict(metadata, normalization_mean=json.dumps([0.0, 0.0, 0.0]))
+    assert not np.allclose(onnx_export.preprocess_from_metadata(images, altered), data.normalize_numpy(images))
+
+
+def test_corrupt_and_missing_onnx_files_give_clear_errors(tmp_path, exported):
+    _, path, _ = exported
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(TutorialError, match="not a readable ONNX model"):
+        onnx_export.read_metadata(corrupt)
+    with pytest.raises(TutorialError, match="does not exist"):
+        onnx_export.load_onnx(tmp_path / "missing.onnx")
