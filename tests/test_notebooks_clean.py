@@ -1,0 +1,32 @@
+"""Notebooks are stored without outputs (README, "How notebooks are stored"), and open the same way."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_there_are_notebooks():
+    assert [path.name[:2] for path in NOTEBOOKS] == [f"{index:02d}" for index in range(len(NOTEBOOKS))]
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_has_no_outputs(path):
+    notebook = json.loads(path.read_text())
+    dirty = [index for index, cell in enumerate(notebook["cells"]) if cell["cell_type"] == "code"
+             and (cell.get("outputs") or cell.get("execution_count") is not None)]
+    assert not dirty, f"{path.name}: cells {dirty} hold outputs; strip them (see README)"
+    assert notebook["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_opens_with_goals_and_prints_profile_and_device(path):
+    cells = json.loads(path.read_text())["cells"]
+    first_markdown = "".join(cells[0]["source"])
+    assert cells[0]["cell_type"] == "markdown" and first_markdown.startswith("# ")
+    assert "Time" in first_markdown
+    first_code = next("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+    assert "start_notebook(" in first_code
