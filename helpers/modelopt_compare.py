@@ -254,3 +254,16 @@ def format_table(rows: list[dict]) -> str:
     lines = ["  ".join(column.ljust(widths[column]) for column in columns)]
     lines += ["  ".join(str(row[column]).ljust(widths[column]) for column in columns) for row in rows]
     return "\n".join(lines)
+
+
+def load_comparison(path: Path) -> dict:
+    """The record ``compare`` wrote (notebook 05 shows its numbers from this file)."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise TutorialError(f"{path} does not exist; run `python tools/modelopt_compare.py` (or notebook 05).")
+    record = json.loads(path.read_text())
+    if record.get("schema") != SCHEMA:
+        raise TutorialError(f"{path} is not a ModelOpt comparison of this version (schema {record.get('schema')!r}).")
+    return record
