@@ -15,7 +15,14 @@ endif
 # Notebook tests write to their own artifacts folder, so they never touch a learner's run.
 TEST_ARTIFACTS ?= $(CURDIR)/artifacts/test-run
 
-.PHONY: setup tutorial test unit-tests notebook-tests check-notebooks clean
+# Notebook 05 compares with NVIDIA ModelOpt, which needs its own virtual environment (.venv-modelopt,
+# about 6.5 GB). `make tutorial MODELOPT=0` / `make test MODELOPT=0` skip it; notebook 05 then says why.
+MODELOPT ?= 1
+ifeq ($(MODELOPT),1)
+MODELOPT_SETUP := modelopt-setup
+endif
+
+.PHONY: setup tutorial test unit-tests notebook-tests check-notebooks renders modelopt-setup modelopt-compare clean
 
 setup: $(VENV)/.installed
 
@@ -26,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 ## Run every notebook in order, headless; executed copies land in artifacts/<profile>/executed/.
-tutorial: setup
+tutorial: setup $(MODELOPT_SETUP)
 	$(PY) tools/run_notebooks.py
 
 ## Unit tests, then every notebook end to end under nbval (quick profile, offline data).
@@ -35,7 +42,7 @@ test: unit-tests notebook-tests
 unit-tests: setup
 	$(PY) -m pytest tests
 
-notebook-tests: setup
+notebook-tests: setup $(MODELOPT_SETUP)
 	rm -rf $(TEST_ARTIFACTS)
 	TUTORIAL_PROFILE=quick TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS) TQDM_DISABLE=1 \
 		$(PY) -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider notebooks
@@ -43,6 +50,19 @@ notebook-tests: setup
 ## Fail if a committed notebook holds outputs (they are stored stripped; see README).
 check-notebooks: setup
 	$(PY) -m pytest tests/test_notebooks_clean.py
+
+## The Netron figures stored in notebooks/figures/ (needs Chromium; run after `make tutorial`).
+renders: setup
+	$(PY) tools/render_graphs.py
+	$(PY) tools/render_graphs.py --notebook 05
+
+## NVIDIA ModelOpt's own virtual environment (notebook 05).
+modelopt-setup: setup
+	$(PY) tools/modelopt_compare.py --setup-only
+
+## The ModelOpt comparison table alone (needs notebooks 01-03 of the same profile).
+modelopt-compare: modelopt-setup
+	$(PY) tools/modelopt_compare.py
 
 clean:
 	rm -rf artifacts

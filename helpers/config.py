@@ -127,7 +127,7 @@ ARTIFACTS = {
     "surgery_report": ("surgery_report.json", "03_graph_surgery.ipynb"),
     "fp16_onnx": ("resnet18_fp16.onnx", "04_tensorrt_engines.ipynb"),
     "benchmark_results": ("benchmark.json", "04_tensorrt_engines.ipynb"),
-    "int8_onnx_fused": ("resnet18_int8_trt_fused_residuals.onnx", "05_qdq_placement_vs_modelopt.ipynb"),
+    "int8_onnx_fused": ("resnet18_int8_trt_fused_residuals.onnx", "04_tensorrt_engines.ipynb"),  # 05 explains it
     "modelopt_comparison": ("modelopt_comparison.json", "05_qdq_placement_vs_modelopt.ipynb"),
 }
 
