@@ -110,22 +110,27 @@ def preprocess_from_metadata(images_uint8_nhwc: np.ndarray, metadata: dict[str, 
     return ((scaled - mean) / std).astype(metadata.get("input_dtype", "float32"))
 
 
-def onnxruntime_session(path: Path):
-    """A CPU ONNX Runtime session, with a clear error for files ONNX Runtime refuses."""
+def onnxruntime_session(path: Path, optimized: bool = True):
+    """A CPU ONNX Runtime session, with a clear error for files ONNX Runtime refuses.
+
+    ``optimized=False`` runs the graph as written (notebook 03 explains why that matters for Q/DQ graphs).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if not optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:
         raise TutorialError(f"ONNX Runtime cannot load {path}: {error}") from error
 
 
-def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500) -> np.ndarray:
+def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500, optimized: bool = True) -> np.ndarray:
     """Top-1 class indices from an exported model on ONNX Runtime (CPU), driven by its metadata."""
     metadata = read_metadata(path)
-    session = onnxruntime_session(path)
+    session = onnxruntime_session(path, optimized=optimized)
     input_name = metadata.get("input_name") or session.get_inputs()[0].name
     predictions = []
     for start in range(0, len(images_uint8_nhwc), batch_size):

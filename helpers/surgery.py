@@ -19,7 +19,6 @@ checks it with ``onnx.checker`` and full shape inference.
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 from pathlib import Path
 
@@ -28,7 +27,8 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from .config import TutorialError
-from .onnx_export import load_onnx, preprocess_from_metadata, read_metadata, set_metadata
+from .data import sha256_of as file_sha256  # noqa: F401  (re-exported: reports name the exact files they used)
+from .onnx_export import load_onnx, onnxruntime_session, predict_onnx, read_metadata, set_metadata
 from .onnx_inspect import count_ops
 
 PRECISION = "int8-qdq-tensorrt"
@@ -336,16 +336,7 @@ def onnxruntime_as_written(path: Path, optimized: bool = False):
     own int8 kernels (QLinearConv), which round differently, and they apply only where no Cast sits
     between Q and DQ - so they would run the raw and the fixed graph through different arithmetic.
     """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if not optimized:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:
-        raise TutorialError(f"ONNX Runtime cannot load {path}: {error}") from error
+    return onnxruntime_session(path, optimized=optimized)
 
 
 def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) -> np.ndarray:
@@ -369,23 +360,7 @@ def compare_on_onnxruntime(raw_path: Path, fixed_path: Path, inputs: np.ndarray,
 
 def onnx_top1(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Top-1 classes of an ONNX model on ONNX Runtime run as written, preprocessing from its metadata."""
-    metadata = read_metadata(path)
-    session = onnxruntime_as_written(path)
-    input_name = session.get_inputs()[0].name
-    predictions = []
-    for start in range(0, len(images_uint8_nhwc), batch_size):
-        inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
-        predictions.append(session.run(None, {input_name: inputs})[0].argmax(1))
-    return np.concatenate(predictions)
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, to say in reports which exact model a result came from."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return predict_onnx(path, images_uint8_nhwc, batch_size, optimized=False)
 
 
 def write_json(path: Path, record: dict) -> Path:
