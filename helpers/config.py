@@ -40,6 +40,8 @@ class Profile:
     weight_decay: float
     label_smoothing: float
     cutout_size: int  # 0 = no Cutout augmentation
+    cutmix_probability: float  # share of batches mixed with CutMix; 0 = never
+    ema_decay: float  # keep an exponential moving average of the weights; 0 = off
     calibration_images: int  # notebook 02
     eval_batch_size: int
     benchmark_batch_sizes: tuple[int, ...]  # notebook 04
@@ -54,12 +56,14 @@ PROFILES = {
         name="full",
         train_images=None,
         test_images=None,
-        epochs=80,
+        epochs=180,
         batch_size=512,
         peak_learning_rate=0.2,
         weight_decay=5e-4,
         label_smoothing=0.1,
-        cutout_size=16,
+        cutout_size=0,
+        cutmix_probability=0.5,
+        ema_decay=0.999,
         calibration_images=2048,
         eval_batch_size=1000,
         benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
@@ -75,6 +79,8 @@ PROFILES = {
         weight_decay=5e-4,
         label_smoothing=0.1,
         cutout_size=0,
+        cutmix_probability=0.0,
+        ema_decay=0.0,
         calibration_images=256,
         eval_batch_size=250,
         benchmark_batch_sizes=(1, 8, 32),

@@ -285,6 +285,28 @@ def cutout(images_uint8: torch.Tensor, generator: torch.Generator, size: int) ->
     return images_uint8.masked_fill(inside[:, None], 0)
 
 
+def cutmix(inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
+           ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """CutMix (Yun et al., 2019): paste one random box of a shuffled copy of the batch into every image.
+
+    Returns the mixed batch, the pasted images' labels and the share ``keep`` of each image that is
+    still its own (the loss weighs the two labels by ``keep`` and ``1 - keep``). The box's area is
+    drawn uniformly (Beta(1, 1), as in the paper's CIFAR runs) and clipped at the border.
+    """
+    count, _, height, width = inputs.shape
+    partner = torch.randperm(count, generator=generator).to(inputs.device)
+    cut = float(torch.rand((), generator=generator)) ** 0.5  # side ratio, so the area ratio is uniform
+    box_h, box_w = int(height * cut), int(width * cut)
+    centre_y = int(torch.randint(0, height, (), generator=generator))
+    centre_x = int(torch.randint(0, width, (), generator=generator))
+    top, bottom = max(centre_y - box_h // 2, 0), min(centre_y + box_h // 2, height)
+    left, right = max(centre_x - box_w // 2, 0), min(centre_x + box_w // 2, width)
+    mixed = inputs.clone()
+    mixed[:, :, top:bottom, left:right] = inputs[partner, :, top:bottom, left:right]
+    keep = 1.0 - (bottom - top) * (right - left) / (height * width)
+    return mixed, targets[partner], keep
+
+
 def batches(
     images: torch.Tensor,
     labels: torch.Tensor,

@@ -80,15 +80,18 @@ def image_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str
 def training_curves(history: dict) -> plt.Figure:
     """Loss, accuracy and learning rate against epoch."""
     epochs = history["epoch"]
+    marker = "o" if len(epochs) <= 40 else None
+    averaged = "last_step_test_accuracy" in history  # trained with a moving average of the weights
     figure, (loss_axis, accuracy_axis, lr_axis) = plt.subplots(1, 3, figsize=(15, 4))
-    loss_axis.plot(epochs, history["train_loss"], marker="o", color=COLORS["fp32"])
+    loss_axis.plot(epochs, history["train_loss"], marker=marker, color=COLORS["fp32"])
     loss_axis.set(title="Training loss", xlabel="epoch", ylabel="cross-entropy (label smoothing)")
-    accuracy_axis.plot(epochs, history["train_accuracy"], marker="o", label="train (augmented)", color=COLORS["other"])
-    accuracy_axis.plot(epochs, history["test_accuracy"], marker="o", label="test", color=COLORS["fp32"])
+    accuracy_axis.plot(epochs, history["train_accuracy"], marker=marker, label="train (augmented)", color=COLORS["other"])
+    accuracy_axis.plot(epochs, history["test_accuracy"], marker=marker, color=COLORS["fp32"],
+                       label="test (moving average of the weights)" if averaged else "test")
     accuracy_axis.set(title="Top-1 accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
     accuracy_axis.legend(loc="lower right")
-    lr_axis.plot(epochs, history["learning_rate"], marker="o", color=COLORS["fp16"])
-    lr_axis.set(title="Learning rate (end of epoch)", xlabel="epoch", ylabel="learning rate")
+    lr_axis.plot(epochs, history["learning_rate"], marker=marker, color=COLORS["fp16"])
+    lr_axis.set(title="Learning rate (last step of each epoch)", xlabel="epoch", ylabel="learning rate")
     figure.tight_layout()
     return figure
 

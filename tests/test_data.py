@@ -155,3 +155,21 @@ def test_batches_are_repeatable_and_cover_everything():
     assert sorted(sum(run(), [])) == list(range(10))
     with pytest.raises(ValueError):
         next(data.batches(images, labels, 4, shuffle=True))
+
+
+def test_cutmix_pastes_one_box_of_another_image_and_reports_its_share():
+    generator = torch.Generator().manual_seed(1)
+    count = 16
+    images = torch.arange(count, dtype=torch.float32).view(count, 1, 1, 1).expand(count, 3, 32, 32).contiguous()
+    labels = torch.arange(count) + 100
+    for _ in range(20):
+        mixed, pasted_labels, keep = data.cutmix(images, labels, generator)
+        assert mixed.shape == images.shape and 0.0 <= keep <= 1.0
+        partner = pasted_labels - 100
+        own = (mixed == images).all(1).float().mean((1, 2))
+        from_partner = (mixed == images[partner]).all(1).float().mean((1, 2))
+        moved = partner != torch.arange(count)
+        # every image keeps exactly the reported share of its own pixels; the rest is its partner's
+        assert torch.allclose(own[moved], torch.full((int(moved.sum()),), keep))
+        assert torch.allclose(from_partner[moved], torch.full((int(moved.sum()),), 1.0 - keep))
+    assert images[:, 0, 0, 0].tolist() == list(range(count))  # the input batch is left alone

@@ -41,6 +41,7 @@ def main(arguments: list[str]) -> None:
     history = training.train_model(network, dataset.train, dataset.test, profile, device)
     seconds = time.perf_counter() - started
     print(json.dumps({"overrides": overrides, "final_test_accuracy": history["test_accuracy"][-1],
+                      "last_step_test_accuracy": history.get("last_step_test_accuracy"),
                       "training_seconds": round(sum(history["epoch_seconds"]), 1), "wall_seconds": round(seconds, 1),
                       "device": str(device), "data_source": dataset.source}))
 
