@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import TutorialError
+from .config import TutorialError, written_atomically
 
 SCHEMA = "trt-quant-tutorial/benchmark/1"
 GPU_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -306,12 +306,9 @@ def save_results(path: Path, record: dict) -> Path:
     """Write the results JSON (never a half-written file)."""
     if record.get("schema") != SCHEMA or "provenance" not in record:
         raise TutorialError("Refusing to save benchmark results without schema and provenance.")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))
-    partial.replace(path)
-    return path
+    with written_atomically(path) as partial:
+        partial.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))
+    return Path(path)
 
 
 def load_results(path: Path) -> dict:

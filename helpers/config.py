@@ -15,6 +15,8 @@ artifacts folder (default: ``artifacts/`` at the repository root).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -155,6 +157,24 @@ def require_artifact(key: str, profile: Profile | None = None) -> Path:
             f"'{profile.name}' profile (or run `make tutorial`)."
         )
     return path
+
+
+@contextmanager
+def written_atomically(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary file name beside ``path``; it becomes ``path`` only if the block succeeds.
+
+    Every file the notebooks hand on is written this way, so an interrupted or failed step never
+    leaves a half-written checkpoint, model or report that the next notebook would trust.
+    The temporary name keeps the suffix (``np.savez`` and some tools look at it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial{path.suffix}")
+    try:
+        yield partial
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def describe_run(profile: Profile, device: torch.device) -> str:

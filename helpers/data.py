@@ -29,7 +29,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .config import REPO_ROOT, Profile, TutorialError
+from .config import REPO_ROOT, Profile, TutorialError, written_atomically
 
 ARCHIVE_ENV = "CIFAR10_ARCHIVE"
 DATA_DIR_ENV = "TUTORIAL_DATA_DIR"
@@ -135,15 +135,13 @@ def load_from_archive(archive: Path) -> Cifar10:
                 source=source,
             )
     train, test, classes = read_image_folder_archive(archive)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(f"{cache.stem}.{os.getpid()}.partial.npz")
-    np.savez(
-        partial,
-        train_images=train.images, train_labels=train.labels,
-        test_images=test.images, test_labels=test.labels,
-        classes=np.array(classes),
-    )
-    partial.replace(cache)  # never leave a half-written cache behind
+    with written_atomically(cache) as partial:  # never leave a half-written cache behind
+        np.savez(
+            partial,
+            train_images=train.images, train_labels=train.labels,
+            test_images=test.images, test_labels=test.labels,
+            classes=np.array(classes),
+        )
     return Cifar10(train=train, test=test, classes=classes, source=source)
 
 

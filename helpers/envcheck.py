@@ -9,7 +9,6 @@ import importlib
 import importlib.metadata
 import os
 import platform
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,23 +108,15 @@ def check_pycuda() -> Check:
                  "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
 
 
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
 def check_browser() -> Check:
-    chromium = find_chromium()
-    playwright_problem = import_problem("playwright.sync_api")
-    if chromium and playwright_problem is None:
-        return Check("headless browser", True, f"{chromium} via playwright", "")
-    reason = "no chromium on PATH" if not chromium else f"playwright: {playwright_problem}"
+    """The same test notebooks 03 and 05 make before rendering (helpers.netron_render)."""
+    from .netron_render import browser_unavailable_reason, chromium_executable
+
+    reason = browser_unavailable_reason()
+    if reason is None:
+        return Check("headless browser", True, f"{chromium_executable()} via playwright, for Netron", "")
     return Check("headless browser", False, reason,
-                 "notebook 03 shows the committed Netron renders instead of renders of your own models "
-                 "(Debian/Ubuntu: `sudo apt-get install chromium fonts-wqy-microhei`)")
+                 "notebooks 03 and 05 show the committed Netron renders instead of renders of your own models")
 
 
 def check_dataset() -> Check:

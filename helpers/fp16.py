@@ -19,6 +19,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
+from .config import written_atomically
 from .onnx_export import load_onnx, read_metadata, set_metadata
 
 CONVERTER = "onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True)"
@@ -44,7 +45,8 @@ def convert_onnx_to_fp16(fp32_onnx_path: Path, fp16_onnx_path: Path,
     set_metadata(converted, metadata)
     onnx.checker.check_model(converted, full_check=True)
     fp16_onnx_path = Path(fp16_onnx_path)
-    onnx.save(converted, str(fp16_onnx_path))
+    with written_atomically(fp16_onnx_path) as partial:
+        onnx.save(converted, str(partial))
     return {"path": str(fp16_onnx_path), "clamped_tiny_weights": clamped, **tensor_type_counts(converted)}
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torchvision.models.quantization import resnet18 as quantizable_resnet18
 
-from .config import TutorialError
+from .config import TutorialError, written_atomically
 
 ARCHITECTURE = "resnet18-cifar10-quantizable"
 NUM_CLASSES = 10
@@ -42,10 +42,8 @@ def save_checkpoint(path: Path, model: nn.Module, provenance: dict) -> None:
         # plain JSON types only, so that torch.load(weights_only=True) can read it back
         "provenance": {**json.loads(json.dumps(provenance, default=str)), "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
     }
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(record, partial)
-    partial.replace(path)
+    with written_atomically(path) as partial:
+        torch.save(record, partial)
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:

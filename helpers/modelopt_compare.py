@@ -263,7 +263,11 @@ def load_comparison(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise TutorialError(f"{path} does not exist; run `python tools/modelopt_compare.py` (or notebook 05).")
-    record = json.loads(path.read_text())
-    if record.get("schema") != SCHEMA:
-        raise TutorialError(f"{path} is not a ModelOpt comparison of this version (schema {record.get('schema')!r}).")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise TutorialError(f"{path} is not valid JSON ({error}); delete it and rerun `python tools/modelopt_compare.py`.") from error
+    if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+        schema = record.get("schema") if isinstance(record, dict) else None
+        raise TutorialError(f"{path} is not a ModelOpt comparison of this version (schema {schema!r}).")
     return record

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import onnx
 
-from .config import REPO_ROOT, TutorialError
+from .config import REPO_ROOT, TutorialError, written_atomically
 from .onnx_export import load_onnx, read_metadata, set_metadata
 
 CHROMIUM_ENV = "NETRON_CHROMIUM"
@@ -73,7 +73,10 @@ def _has_bracket_font() -> bool | None:
     """Whether fontconfig knows a font with U+3008 (None when fc-list is not there to ask)."""
     if shutil.which("fc-list") is None:
         return None
-    result = subprocess.run(["fc-list", ":charset=3008", "family"], capture_output=True, text=True, timeout=30)
+    try:
+        result = subprocess.run(["fc-list", ":charset=3008", "family"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None  # cannot ask; the render itself will show whether the brackets come out
     return bool(result.stdout.strip())
 
 
@@ -360,9 +363,8 @@ def interactive_view(path: Path, height: int = 700):
 
 
 def _write(path: Path, text: str) -> Path:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    with written_atomically(path) as partial:
+        partial.write_text(text, encoding="utf-8")
     return path
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import torch
 
-from .config import TutorialError
+from .config import TutorialError, written_atomically
 from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 
 INPUT_NAME = "input"
@@ -83,18 +83,19 @@ def export_onnx(model: torch.nn.Module, path: Path, metadata: dict[str, str], op
     model = model.eval().cpu()
     path = Path(path)
     example = torch.randn(1, 3, 32, 32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated and says so at length
-        torch.onnx.export(
-            model, (example,), str(path),
-            dynamo=False, opset_version=opset,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-        )
-    exported = onnx.load(str(path))
-    set_metadata(exported, metadata)
-    onnx.checker.check_model(exported, full_check=True)
-    onnx.save(exported, str(path))
+    with written_atomically(path) as partial:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated and says so at length
+            torch.onnx.export(
+                model, (example,), str(partial),
+                dynamo=False, opset_version=opset,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            )
+        exported = onnx.load(str(partial))
+        set_metadata(exported, metadata)
+        onnx.checker.check_model(exported, full_check=True)
+        onnx.save(exported, str(partial))
     return path
 
 

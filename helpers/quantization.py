@@ -38,7 +38,7 @@ with warnings.catch_warnings():
     )
     import torch.ao.nn.quantized as nnq
 
-from .config import TutorialError
+from .config import TutorialError, written_atomically
 from .data import Split, batches, normalize, to_tensor
 from .model import ARCHITECTURE, build_resnet18_cifar
 
@@ -51,7 +51,9 @@ INT8_FORMAT = "eager-int8-state-dict-v1"
 def use_qnnpack() -> str:
     """Select the qnnpack quantized engine (the one whose kernels match TensorRT's symmetric scheme)."""
     if ENGINE not in torch.backends.quantized.supported_engines:
-        raise RuntimeError(f"This PyTorch build has no {ENGINE} engine: {torch.backends.quantized.supported_engines}")
+        raise TutorialError(
+            f"This PyTorch build has no '{ENGINE}' quantized engine (it has {torch.backends.quantized.supported_engines}). "
+            "Install the pinned torch from the README (`make setup`); builds without qnnpack cannot run notebook 02.")
     torch.backends.quantized.engine = ENGINE
     return ENGINE
 
@@ -261,11 +263,9 @@ def save_int8_model(path: Path, int8_model: nn.Module, provenance: dict) -> Path
         "provenance": {**provenance, "torch_version": str(torch.__version__),
                        "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
     }
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    torch.save(record, partial)
-    partial.replace(path)
-    return path
+    with written_atomically(path) as partial:
+        torch.save(record, partial)
+    return Path(path)
 
 
 def empty_int8_resnet18() -> nn.Module:

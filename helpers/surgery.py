@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 
-from .config import TutorialError
+from .config import TutorialError, written_atomically
 from .data import sha256_of as file_sha256  # noqa: F401  (re-exported: reports name the exact files they used)
 from .onnx_export import load_onnx, onnxruntime_session, predict_onnx, read_metadata, set_metadata
 from .onnx_inspect import count_ops
@@ -108,9 +108,8 @@ def save_graph(graph: gs.Graph, path: Path, metadata: dict[str, str], source_pat
         onnx.checker.check_model(model, full_check=True)
     except Exception as error:  # onnx.checker.ValidationError, shape inference errors
         raise TutorialError(f"The edited graph is not valid ONNX, nothing was written to {path}: {error}") from error
-    partial = path.with_name(path.name + ".partial")
-    onnx.save(model, str(partial))
-    partial.replace(path)
+    with written_atomically(path) as partial:
+        onnx.save(model, str(partial))
     return path
 
 
@@ -365,11 +364,9 @@ def onnx_top1(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500) 
 
 def write_json(path: Path, record: dict) -> Path:
     """Write a JSON report (indented, keys in insertion order) under a temporary name, then rename."""
-    path = Path(path)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(path)
-    return path
+    with written_atomically(path) as partial:
+        partial.write_text(json.dumps(record, indent=2) + "\n")
+    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------------

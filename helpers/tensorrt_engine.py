@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TutorialError
+from .config import TutorialError, written_atomically
 from .onnx_export import INPUT_NAME, preprocess_from_metadata, read_metadata
 
 MINIMUM_TENSORRT = (10, 12)
@@ -97,7 +97,11 @@ def import_tensorrt():
 
 
 def import_pycuda():
-    """``pycuda.driver``, on the device's primary context (the one PyTorch also uses)."""
+    """``pycuda.driver``, on the device's primary context (the one PyTorch also uses), or a
+    TutorialError saying what is missing."""
+    reason = tensorrt_unavailable_reason()
+    if reason:
+        raise TutorialError(f"TensorRT engines cannot run here: {reason}")
     import pycuda.autoprimaryctx  # noqa: F401  (pycuda.autoinit would make a second context that clashes with torch)
     import pycuda.driver as cuda
 
@@ -202,11 +206,9 @@ def build_engine_plan(onnx_path: Path, plan_path: Path, *, min_batch: int = 1, o
 
 def save_plan(plan: bytes, plan_path: Path) -> Path:
     """Write a serialized engine without ever leaving a half-written file behind."""
-    plan_path = Path(plan_path)
-    partial = plan_path.with_name(plan_path.name + ".partial")
-    partial.write_bytes(plan)
-    partial.replace(plan_path)
-    return plan_path
+    with written_atomically(plan_path) as partial:
+        partial.write_bytes(plan)
+    return Path(plan_path)
 
 
 # --- load and run ---------------------------------------------------------------------------------
@@ -512,6 +514,6 @@ def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAM
         f"--memPoolSize=workspace:{workspace_mib}", "--noTF32", "--profilingVerbosity=detailed",
         f"--exportLayerInfo={Path(plan_path).with_suffix('.layers.json')}", "--timingCacheFile=timing.cache",
     ]
-    tensorrt_10 = [*common, "--stronglyTyped"]
+    tensorrt_10 = [*common, "--stronglyTyped", "--useCudaGraph", "--noDataTransfers"]  # 11's defaults, asked for
     tensorrt_11 = list(common)  # strong typing always on; CUDA graphs and no transfers are 11's defaults
     return {"TensorRT 10.12+": " \\\n    ".join(tensorrt_10), "TensorRT 11.x": " \\\n    ".join(tensorrt_11)}

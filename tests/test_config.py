@@ -46,3 +46,18 @@ def test_every_artifact_names_an_existing_notebook():
     notebooks = {path.name for path in (config.REPO_ROOT / "notebooks").glob("*.ipynb")}
     for key, (_, notebook) in config.ARTIFACTS.items():
         assert notebook in notebooks, f"{key} names {notebook}, which does not exist"
+
+
+def test_written_atomically_replaces_only_on_success(tmp_path):
+    target = tmp_path / "nested" / "report.json"
+    with config.written_atomically(target) as partial:
+        assert partial.suffix == ".json" and partial != target
+        partial.write_text("first")
+    assert target.read_text() == "first"
+
+    with pytest.raises(RuntimeError, match="step failed"):
+        with config.written_atomically(target) as partial:
+            partial.write_text("half")
+            raise RuntimeError("step failed")
+    assert target.read_text() == "first"  # the old file survives a failed write
+    assert sorted(path.name for path in target.parent.iterdir()) == ["report.json"]  # no partial left behind

@@ -26,8 +26,14 @@ def test_tensorrt_check_matches_reality():
 
 def test_browser_check_matches_reality():
     check = envcheck.check_browser()
-    assert check.ok == (envcheck.find_chromium() is not None and envcheck.import_problem("playwright.sync_api") is None)
-    assert check.ok == bool(shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome"))
+    assert check.ok == (shutil.which("chromium") is not None and envcheck.import_problem("playwright.sync_api") is None)
+
+
+def test_browser_check_follows_netron_chromium(monkeypatch, tmp_path):
+    monkeypatch.setenv("NETRON_CHROMIUM", str(tmp_path / "no-such-browser"))
+    check = envcheck.check_browser()
+    assert not check.ok
+    assert "NETRON_CHROMIUM" in check.detail and "notebooks 03 and 05" in check.cost_if_missing
 
 
 def test_missing_pieces_are_listed_with_their_cost():

@@ -55,8 +55,8 @@ OTHER_ATTRIBUTES = {
     "copyto", "cuda", "cuda_stream", "default_rng", "device", "dtype", "engine", "elapsed_time", "findall", "get",
     "graph", "host", "import_module", "inputs", "is_available", "is_file", "is_input", "items", "join",
     "loads", "lower", "max_batch", "name", "nbytes", "ndarray", "outputs", "perf_counter", "random",
-    "read_bytes", "replace", "replay", "search", "shape", "splitlines", "st_size", "standard_normal",
-    "stat", "stream", "with_name", "with_suffix", "write_bytes",
+    "read_bytes", "replay", "search", "shape", "splitlines", "st_size", "standard_normal",
+    "stat", "stream", "with_suffix", "write_bytes",
 }
 # Names found in a release only as the tail of a longer string (see the module docstring).
 FOUND_ONLY_AS_SUFFIX = {

@@ -159,6 +159,8 @@ def test_trtexec_commands_for_10_and_11():
         for removed in ("--fp16", "--int8", "--best", "--workspace="):
             assert removed not in command
     assert "--stronglyTyped" in ten and "--stronglyTyped" not in eleven
+    # both time the same way: CUDA graphs, copies excluded (trtexec 11's defaults; 10 must ask)
+    assert "--useCudaGraph" in ten and "--noDataTransfers" in ten
 
 
 @pytest.mark.skipif(tensorrt_engine.tensorrt_unavailable_reason() is None, reason="TensorRT works on this machine")
@@ -169,6 +171,8 @@ def test_without_tensorrt_every_entry_point_says_why(tmp_path):
         tensorrt_engine.build_engine_plan(tmp_path / "model.onnx", tmp_path / "model.plan")
     with pytest.raises(TutorialError, match="TensorRT cannot run here"):
         tensorrt_engine.load_engine(tmp_path / "model.plan")
+    with pytest.raises(TutorialError, match="TensorRT engines cannot run here"):
+        tensorrt_engine.import_pycuda()
     assert tensorrt_engine.installed_tensorrt_version().startswith("not usable here")
 
 
