@@ -317,6 +317,19 @@ def side_by_side_html(left_svg, right_svg, left_title: str, right_title: str, sc
     return f'<table><tr>{"".join(cells)}</tr></table>'
 
 
+def _render_regions(models: dict[str, Path], prefix: str, out_dir: Path, regions_dir: Path | None,
+                    timeout_s: float, region: dict = STEM_AND_FIRST_BLOCK) -> dict[str, Path]:
+    """Cut ``region`` out of each model, render it, and write ``<prefix>_<name>.svg``; returns {name: SVG path}."""
+    regions_dir = Path(regions_dir or out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    regions_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, model_path in models.items():
+        region_onnx = extract_region(model_path, regions_dir / f"{prefix}_{name}.onnx", region)
+        written[name] = _write(out_dir / f"{prefix}_{name}.svg", svg_for_html(render_onnx(region_onnx, "svg", timeout_s)))
+    return written
+
+
 def render_before_after(raw_path: Path, fixed_path: Path, out_dir: Path, whole_graphs: bool = True,
                         regions_dir: Path | None = None, timeout_s: float = 60.0) -> dict[str, Path]:
     """Render the stem and first residual block of both graphs, and the whole fixed graph, into ``out_dir``.
@@ -325,13 +338,8 @@ def render_before_after(raw_path: Path, fixed_path: Path, out_dir: Path, whole_g
     ``whole_fixed`` (SVG). The region ONNX files go to ``regions_dir`` (default: ``out_dir``).
     """
     out_dir = Path(out_dir)
-    regions_dir = Path(regions_dir or out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    regions_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, model_path in (("raw", raw_path), ("fixed", fixed_path)):
-        region_onnx = extract_region(model_path, regions_dir / f"stem_block_{name}.onnx")
-        written[f"region_{name}"] = _write(out_dir / f"stem_block_{name}.svg", svg_for_html(render_onnx(region_onnx, "svg", timeout_s)))
+    svgs = _render_regions({"raw": raw_path, "fixed": fixed_path}, "stem_block", out_dir, regions_dir, timeout_s)
+    written = {f"region_{name}": path for name, path in svgs.items()}
     if whole_graphs:
         written["whole_fixed"] = _write(out_dir / "whole_graph_fixed.svg", svg_for_html(render_onnx(fixed_path, "svg", timeout_s)))
     return written
@@ -472,13 +480,6 @@ COMMITTED_FIGURES_05 = REPO_ROOT / "notebooks" / "figures" / "05_qdq_placement"
 def render_residual_block(unoptimized_path: Path, fused_path: Path, out_dir: Path, regions_dir: Path | None = None,
                           timeout_s: float = 60.0) -> dict[str, Path]:
     """Render residual block layer2.0 of both graphs (notebook 05); returns {"block_unoptimized", "block_fused"}: SVG paths."""
-    out_dir = Path(out_dir)
-    regions_dir = Path(regions_dir or out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    regions_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, model_path in (("unoptimized", unoptimized_path), ("fused", fused_path)):
-        region_onnx = extract_region(model_path, regions_dir / f"residual_block_{name}.onnx", RESIDUAL_BLOCK)
-        written[f"block_{name}"] = _write(out_dir / f"residual_block_{name}.svg",
-                                          svg_for_html(render_onnx(region_onnx, "svg", timeout_s)))
-    return written
+    svgs = _render_regions({"unoptimized": unoptimized_path, "fused": fused_path}, "residual_block", Path(out_dir),
+                           regions_dir, timeout_s, RESIDUAL_BLOCK)
+    return {f"block_{name}": path for name, path in svgs.items()}

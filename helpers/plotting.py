@@ -175,36 +175,38 @@ def latency_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
     line style = runtime, marker = device (circle GPU, square CPU).
     """
     figure, axis = plt.subplots(figsize=(9.5, 5.5))
-    for label, series in _series_by_label(rows).items():
-        sizes = [row["batch_size"] for row in series]
-        axis.plot(sizes, [row["median_ms"] for row in series], label=label, color=color_for(label),
-                  linestyle=RUNTIME_LINESTYLES.get(series[0]["runtime"], "-."),
-                  marker=DEVICE_MARKERS.get(series[0]["device"], "^"))
-        axis.fill_between(sizes, [row["median_ms"] for row in series], [row["p99_ms"] for row in series],
-                          color=color_for(label), alpha=0.12, linewidth=0)
-    _batch_axis(axis, rows)
-    axis.set_yscale("log")
-    axis.set(title="Latency per batch (median; band up to p99)" + (f"\n{subtitle}" if subtitle else ""),
-             xlabel="batch size", ylabel="latency per batch (ms, log scale)")
-    axis.legend(loc="upper left", fontsize=10, ncol=2)
-    figure.tight_layout()
+    for label, series in _plot_against_batch(axis, rows, "median_ms").items():
+        axis.fill_between([row["batch_size"] for row in series], [row["median_ms"] for row in series],
+                          [row["p99_ms"] for row in series], color=color_for(label), alpha=0.12, linewidth=0)
+    _finish_batch_plot(figure, axis, rows, "Latency per batch (median; band up to p99)", subtitle,
+                       "latency per batch (ms, log scale)")
     return figure
 
 
 def throughput_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
     """Notebook 04: images per second (from the median latency) against batch size."""
     figure, axis = plt.subplots(figsize=(9.5, 5.5))
-    for label, series in _series_by_label(rows).items():
-        axis.plot([row["batch_size"] for row in series], [row["throughput_images_per_s"] for row in series],
+    _plot_against_batch(axis, rows, "throughput_images_per_s")
+    _finish_batch_plot(figure, axis, rows, "Throughput", subtitle, "images per second (log scale)")
+    return figure
+
+
+def _plot_against_batch(axis, rows: list[dict], value_key: str) -> dict[str, list[dict]]:
+    """One line per runtime/precision/device: line style = runtime, marker = device. Returns the series."""
+    series_by_label = _series_by_label(rows)
+    for label, series in series_by_label.items():
+        axis.plot([row["batch_size"] for row in series], [row[value_key] for row in series],
                   label=label, color=color_for(label), linestyle=RUNTIME_LINESTYLES.get(series[0]["runtime"], "-."),
                   marker=DEVICE_MARKERS.get(series[0]["device"], "^"))
+    return series_by_label
+
+
+def _finish_batch_plot(figure, axis, rows: list[dict], title: str, subtitle: str, ylabel: str) -> None:
     _batch_axis(axis, rows)
     axis.set_yscale("log")
-    axis.set(title="Throughput" + (f"\n{subtitle}" if subtitle else ""),
-             xlabel="batch size", ylabel="images per second (log scale)")
+    axis.set(title=title + (f"\n{subtitle}" if subtitle else ""), xlabel="batch size", ylabel=ylabel)
     axis.legend(loc="upper left", fontsize=10, ncol=2)
     figure.tight_layout()
-    return figure
 
 
 def layer_precision_chart(summaries: dict[str, dict], title: str = "Precision of every engine layer") -> plt.Figure:
