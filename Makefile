@@ -60,8 +60,8 @@ renders: setup
 modelopt-setup: setup
 	$(PY) tools/modelopt_compare.py --setup-only
 
-## The ModelOpt comparison table alone (needs notebooks 01-03 of the same profile).
-modelopt-compare: modelopt-setup
+## The ModelOpt comparison table alone (needs notebooks 01-03 of the same profile; the tool creates ModelOpt's venv itself).
+modelopt-compare: setup
 	$(PY) tools/modelopt_compare.py
 
 clean:

@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .config import TutorialError, written_atomically
+from .config import TutorialError, write_json
 
 SCHEMA = "trt-quant-tutorial/benchmark/1"
 GPU_BATCH_SIZES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
@@ -306,9 +306,7 @@ def save_results(path: Path, record: dict) -> Path:
     """Write the results JSON (never a half-written file)."""
     if record.get("schema") != SCHEMA or "provenance" not in record:
         raise TutorialError("Refusing to save benchmark results without schema and provenance.")
-    with written_atomically(path) as partial:
-        partial.write_text(json.dumps(record, indent=2, sort_keys=False, default=str))
-    return Path(path)
+    return write_json(path, record)
 
 
 def load_results(path: Path) -> dict:

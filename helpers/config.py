@@ -14,6 +14,7 @@ artifacts folder (default: ``artifacts/`` at the repository root).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,6 +176,13 @@ def written_atomically(path: Path | str) -> Iterator[Path]:
         partial.replace(path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def write_json(path: Path | str, record: dict) -> Path:
+    """Write a JSON report (indented, keys in insertion order, values JSON lacks as strings) atomically."""
+    with written_atomically(path) as partial:
+        partial.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return Path(path)
 
 
 def describe_run(profile: Profile, device: torch.device) -> str:

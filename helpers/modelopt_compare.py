@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from . import onnx_inspect, qdq_rules
-from .config import REPO_ROOT, Profile, TutorialError
-from .data import load_cifar10, take_subset
+from .config import REPO_ROOT, Profile, TutorialError, write_json
+from .benchmark import format_rows
+from .data import Cifar10, load_cifar10, take_subset
 from .onnx_export import load_onnx, preprocess_from_metadata, read_metadata, set_metadata
-from .surgery import file_sha256, onnx_top1, write_json
+from .surgery import file_sha256, onnx_top1
 
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
 MODELOPT_REQUIREMENTS = ("nvidia-modelopt[onnx]==0.47.0", "lief")
@@ -94,10 +95,9 @@ def modelopt_versions(venv: Path | None = None) -> dict[str, str | None]:
 
 # --- calibration data and the quantization run ----------------------------------------------------
 
-def write_calibration_data(fp32_onnx: Path, profile: Profile, calibration_path: Path) -> dict:
+def write_calibration_data(fp32_onnx: Path, profile: Profile, dataset: Cifar10, calibration_path: Path) -> dict:
     """The calibration images of notebook 02 (same fixed subset of the training split), preprocessed as
     the FP32 model's metadata says, saved as one float32 NCHW array (``.npy``) for ModelOpt."""
-    dataset = load_cifar10(profile)
     calibration = take_subset(dataset.train, profile.calibration_images)
     inputs = preprocess_from_metadata(calibration.images, read_metadata(fp32_onnx))
     np.save(calibration_path, inputs)
@@ -141,20 +141,21 @@ def mark_modelopt_output(modelopt_onnx: Path, fp32_onnx: Path) -> None:
 
 def graph_summary(path: Path) -> dict:
     """Q/DQ counts, placement per op type, residual Adds and TensorRT rule findings of one graph."""
-    counts = onnx_inspect.count_ops(path)
-    findings = qdq_rules.check_tensorrt_rules(path)
-    placements = list(qdq_rules.residual_add_placements(path).values())
+    model = onnx_inspect.as_model(path)  # read once, asked five questions
+    counts = onnx_inspect.count_ops(model)
+    findings = qdq_rules.check_tensorrt_rules(model)
+    placements = list(qdq_rules.residual_add_placements(model).values())
     return {
         "file": Path(path).name,
         "sha256": file_sha256(path),
-        "opset": next(entry.version for entry in onnx_inspect.as_model(path).opset_import if entry.domain in ("", "ai.onnx")),
+        "opset": next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
         "quantize_linear": counts.get("QuantizeLinear", 0),
         "dequantize_linear": counts.get("DequantizeLinear", 0),
         "nodes": sum(counts.values()),
         "residual_adds": {"fused": placements.count("fused"), "unfused": placements.count("unfused")},
         "tensorrt_rule_errors": qdq_rules.count_by_rule(qdq_rules.errors(findings)),
         "tensorrt_rule_warnings": qdq_rules.count_by_rule([f for f in findings if f.severity == qdq_rules.WARNING]),
-        "placement_by_op": onnx_inspect.qdq_placement_by_op(path),
+        "placement_by_op": onnx_inspect.qdq_placement_by_op(model),
     }
 
 
@@ -181,8 +182,9 @@ def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: 
     calibration_path = work_dir / "calib.npy"
     modelopt_onnx = work_dir / "resnet18_int8_modelopt.onnx"
 
+    dataset = load_cifar10(profile)
     log(f"writing {profile.calibration_images} calibration images to {calibration_path}")
-    calibration = write_calibration_data(fp32_onnx, profile, calibration_path)
+    calibration = write_calibration_data(fp32_onnx, profile, dataset, calibration_path)
     command = modelopt_command(venv_python(venv), fp32_onnx, calibration_path, modelopt_onnx)
     log("running " + " ".join(command[1:]))
     modelopt_seconds = run_modelopt(command, modelopt_onnx, work_dir / "modelopt.log")
@@ -191,7 +193,7 @@ def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: 
     graphs = {"unoptimized (notebook 03)": Path(unoptimized_onnx), "fused residuals (notebook 05)": Path(fused_onnx),
               "ModelOpt": modelopt_onnx}
     log(f"evaluating {len(graphs)} graphs with ONNX Runtime on the test images")
-    test = load_cifar10(profile).test
+    test = dataset.test
     started = time.perf_counter()
     accuracy = accuracy_on_onnxruntime(graphs, test.images, test.labels, reference="unoptimized (notebook 03)",
                                        batch_size=profile.eval_batch_size)
@@ -246,14 +248,8 @@ def placement_rows(record: dict) -> list[dict]:
 
 
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table with a header from the first row's keys."""
-    if not rows:
-        return "(no rows)"
-    columns = list(rows[0])
-    widths = {column: max(len(column), *(len(str(row[column])) for row in rows)) for column in columns}
-    lines = ["  ".join(column.ljust(widths[column]) for column in columns)]
-    lines += ["  ".join(str(row[column]).ljust(widths[column]) for column in columns) for row in rows]
-    return "\n".join(lines)
+    """A plain-text table with a header from the first row's keys (benchmark's table printer)."""
+    return format_rows(rows, list(rows[0])) if rows else "(no rows)"
 
 
 def load_comparison(path: Path) -> dict:

@@ -32,8 +32,14 @@ def show_source(*functions) -> None:
         display(Code(inspect.getsource(function), language="python"))
 
 
-def report_skip(step: str, reason: str) -> str:
-    """Print why a step was skipped, in one recognisable line; return that line."""
+def report_skip(step: str, reason: str, record: list[dict] | None = None) -> str:
+    """Print why a step was skipped, in one recognisable line; return that line.
+
+    With ``record`` (a list), also append ``{"step": step, "reason": reason}`` to it, so a results file
+    can say what was skipped and why (notebook 04's benchmark JSON).
+    """
     line = f"{SKIP_PREFIX}: {step} - {reason}"
     print(line)
+    if record is not None:
+        record.append({"step": step, "reason": reason})
     return line

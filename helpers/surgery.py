@@ -19,7 +19,6 @@ checks it with ``onnx.checker`` and full shape inference.
 from __future__ import annotations
 
 import collections
-import json
 from pathlib import Path
 
 import numpy as np
@@ -360,13 +359,6 @@ def compare_on_onnxruntime(raw_path: Path, fixed_path: Path, inputs: np.ndarray,
 def onnx_top1(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Top-1 classes of an ONNX model on ONNX Runtime run as written, preprocessing from its metadata."""
     return predict_onnx(path, images_uint8_nhwc, batch_size, optimized=False)
-
-
-def write_json(path: Path, record: dict) -> Path:
-    """Write a JSON report (indented, keys in insertion order) under a temporary name, then rename."""
-    with written_atomically(path) as partial:
-        partial.write_text(json.dumps(record, indent=2) + "\n")
-    return Path(path)
 
 
 # ---------------------------------------------------------------------------------------------

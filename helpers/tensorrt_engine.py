@@ -97,11 +97,11 @@ def import_tensorrt():
 
 
 def import_pycuda():
-    """``pycuda.driver``, on the device's primary context (the one PyTorch also uses), or a
-    TutorialError saying what is missing."""
-    reason = tensorrt_unavailable_reason()
-    if reason:
-        raise TutorialError(f"TensorRT engines cannot run here: {reason}")
+    """``pycuda.driver``, on the device's primary context (the one PyTorch also uses).
+
+    Cheap after the first call (the copy functions call it on every copy); ``open_session`` checks
+    first, through ``load_engine``, that TensorRT and pycuda can run here.
+    """
     import pycuda.autoprimaryctx  # noqa: F401  (pycuda.autoinit would make a second context that clashes with torch)
     import pycuda.driver as cuda
 
@@ -268,8 +268,8 @@ def io_tensors(engine) -> list[IOTensor]:
 
 def open_session(plan_path: Path, max_batch: int) -> EngineSession:
     """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images."""
+    engine, runtime = load_engine(plan_path)  # a TutorialError naming what is missing, pycuda included
     cuda = import_pycuda()
-    engine, runtime = load_engine(plan_path)
     tensors = io_tensors(engine)
     context = engine.create_execution_context()
     session = EngineSession(engine=engine, runtime=runtime, context=context, stream=cuda.Stream(),

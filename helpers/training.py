@@ -93,7 +93,7 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
         for inputs, targets in step_bar:
             if use_cuda:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-            mixed = profile.cutmix_probability and float(torch.rand((), generator=generator)) < profile.cutmix_probability
+            mixed = profile.cutmix_probability > 0 and float(torch.rand((), generator=generator)) < profile.cutmix_probability
             if mixed:
                 inputs, pasted_targets, keep = cutmix(inputs, targets, generator)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_cuda):

@@ -38,3 +38,19 @@ def resnet18_int8_fixed_onnx(resnet18_int8_raw_onnx):
     fixed_path = resnet18_int8_raw_onnx.with_name("resnet18_int8_trt.onnx")
     fix_for_tensorrt(resnet18_int8_raw_onnx, fixed_path)
     return fixed_path
+
+
+@pytest.fixture(scope="session")
+def resnet18_int8_fused(resnet18_int8_fixed_onnx):
+    """The fixed graph after notebook 05's fused-residual pass: its path, the pass's changes, and the
+    fixed graph's sha256 before and after the pass (the input file must never be edited)."""
+    from types import SimpleNamespace
+
+    from helpers.data import sha256_of
+    from helpers.surgery import fuse_residual_adds
+
+    source_digest = sha256_of(resnet18_int8_fixed_onnx)
+    fused_path = resnet18_int8_fixed_onnx.with_name("resnet18_int8_trt_fused_residuals.onnx")
+    changes = fuse_residual_adds(resnet18_int8_fixed_onnx, fused_path)
+    return SimpleNamespace(path=fused_path, changes=changes, source_digest_before=source_digest,
+                           source_digest_after=sha256_of(resnet18_int8_fixed_onnx))

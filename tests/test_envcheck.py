@@ -1,8 +1,8 @@
 """helpers.envcheck: every check reports honestly, and each missing piece says what it costs."""
 
-import shutil
-
 from helpers import envcheck
+from helpers.data import ARCHIVE_ENV
+from helpers.netron_render import CHROMIUM_ENV, browser_unavailable_reason, chromium_executable
 
 
 def test_checks_cover_the_pieces_notebook_00_promises():
@@ -24,16 +24,28 @@ def test_tensorrt_check_matches_reality():
         assert "notebook 04" in check.cost_if_missing
 
 
-def test_browser_check_matches_reality():
-    check = envcheck.check_browser()
-    assert check.ok == (shutil.which("chromium") is not None and envcheck.import_problem("playwright.sync_api") is None)
+def test_missing_tensorrt_says_why_and_what_it_costs(monkeypatch):
+    problem = "ModuleNotFoundError: No module named 'tensorrt'"
+    monkeypatch.setattr(envcheck, "import_problem", lambda name: problem if name == "tensorrt" else None)
+    check = envcheck.check_tensorrt()
+    assert not check.ok and check.detail == problem
+    assert "notebook 04 skips engine builds" in check.cost_if_missing and "pip install tensorrt" in check.cost_if_missing
+
+
+def test_browser_check_is_the_one_notebooks_03_and_05_make():
+    check, reason = envcheck.check_browser(), browser_unavailable_reason()
+    assert check.ok == (reason is None)
+    if reason:
+        assert check.detail == reason
+    else:
+        assert chromium_executable() in check.detail
 
 
 def test_browser_check_follows_netron_chromium(monkeypatch, tmp_path):
-    monkeypatch.setenv("NETRON_CHROMIUM", str(tmp_path / "no-such-browser"))
+    monkeypatch.setenv(CHROMIUM_ENV, str(tmp_path / "no-such-browser"))
     check = envcheck.check_browser()
     assert not check.ok
-    assert "NETRON_CHROMIUM" in check.detail and "notebooks 03 and 05" in check.cost_if_missing
+    assert CHROMIUM_ENV in check.detail and "notebooks 03 and 05" in check.cost_if_missing
 
 
 def test_missing_pieces_are_listed_with_their_cost():
@@ -44,6 +56,6 @@ def test_missing_pieces_are_listed_with_their_cost():
 
 
 def test_dataset_check_reports_a_missing_archive(monkeypatch, tmp_path):
-    monkeypatch.setenv("CIFAR10_ARCHIVE", str(tmp_path / "nope.tar.xz"))
+    monkeypatch.setenv(ARCHIVE_ENV, str(tmp_path / "nope.tar.xz"))
     check = envcheck.check_dataset()
     assert not check.ok and "not found" in check.detail

@@ -112,16 +112,14 @@ def test_format_findings_summarises_by_rule():
 
 # --- residual Adds: the placement TensorRT fuses (notebook 05) ---------------------------------
 
-def test_unfused_residual_adds_are_warnings_and_the_fused_placement_is_recognised(resnet18_int8_fixed_onnx, tmp_path):
+def test_unfused_residual_adds_are_warnings_and_the_fused_placement_is_recognised(resnet18_int8_fixed_onnx, resnet18_int8_fused):
     from helpers.qdq_rules import residual_add_placements
-    from helpers.surgery import fuse_residual_adds
 
     before = check_tensorrt_rules(resnet18_int8_fixed_onnx)
     assert count_by_rule(before) == {"residual-add-unfused": 8} and errors(before) == []
     assert set(residual_add_placements(resnet18_int8_fixed_onnx).values()) == {"unfused"}
 
-    fused_path = tmp_path / "fused.onnx"
-    fuse_residual_adds(resnet18_int8_fixed_onnx, fused_path)
+    fused_path = resnet18_int8_fused.path
     assert check_tensorrt_rules(fused_path) == []
     placements = residual_add_placements(fused_path)
     assert len(placements) == 8 and set(placements.values()) == {"fused"}

@@ -7,6 +7,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, numpy_helper
 
+from helpers.data import ARCHIVE_ENV
 from helpers.config import TutorialError
 from helpers.onnx_export import read_metadata
 from helpers.onnx_inspect import count_ops, find_q_cast_dq_chains, quantization_parameters
@@ -215,28 +216,20 @@ def test_graph_diff_lists_counts_and_changes(resnet18_int8_raw_onnx, resnet18_in
 
 # --- the fused residual placement (notebook 05) -------------------------------------------------
 
-def _residual_adds(model: onnx.ModelProto) -> list[onnx.NodeProto]:
-    return [node for node in model.graph.node if node.op_type == "Add"]
+def test_every_residual_add_keeps_qdq_on_its_shortcut_only(resnet18_int8_fixed_onnx, resnet18_int8_fused):
+    from helpers.onnx_inspect import consumers, producers
+    from helpers.surgery import FUSED_PRECISION
 
-
-def test_every_residual_add_keeps_qdq_on_its_shortcut_only(resnet18_int8_fixed_onnx, tmp_path):
-    from helpers.surgery import FUSED_PRECISION, fuse_residual_adds
-
-    source_digest = file_sha256(resnet18_int8_fixed_onnx)
-    fused_path = tmp_path / "fused.onnx"
-    changes = fuse_residual_adds(resnet18_int8_fixed_onnx, fused_path)
-    assert len(changes) == 8
-    assert file_sha256(resnet18_int8_fixed_onnx) == source_digest  # the input file is never edited
+    fused_path = resnet18_int8_fused.path
+    assert len(resnet18_int8_fused.changes) == 8
+    assert resnet18_int8_fused.source_digest_after == resnet18_int8_fused.source_digest_before  # input never edited
 
     model = onnx.load(str(fused_path))
     onnx.checker.check_model(model, full_check=True)
-    producer = {output: node for node in model.graph.node for output in node.output}
-    readers = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    adds = _residual_adds(model)
+    producer, readers = producers(model), consumers(model)
+    adds = [node for node in model.graph.node if node.op_type == "Add"]
     assert len(adds) == 8
+    downsample_shortcuts = 0
     for add in adds:
         kinds = sorted(producer[name].op_type for name in add.input)
         assert kinds == ["Conv", "DequantizeLinear"], (add.name, kinds)
@@ -244,11 +237,10 @@ def test_every_residual_add_keeps_qdq_on_its_shortcut_only(resnet18_int8_fixed_o
         assert branch.name.endswith("/conv2/Conv")  # the main branch's last Conv, never the downsample Conv
         assert [reader.name for reader in readers[branch.output[0]]] == [add.name]
         shortcut_dq = next(producer[name] for name in add.input if producer[name].op_type == "DequantizeLinear")
-        assert producer[shortcut_dq.input[0]].op_type == "QuantizeLinear"
-    downsample_shortcuts = [add for add in adds
-                            if any("downsample" in producer[producer[producer[name].input[0]].input[0]].name
-                                   for name in add.input if producer[name].op_type == "DequantizeLinear")]
-    assert len(downsample_shortcuts) == 3  # layer2.0, layer3.0, layer4.0: Q/DQ kept on the downsample Conv's output
+        shortcut_q = producer[shortcut_dq.input[0]]
+        assert shortcut_q.op_type == "QuantizeLinear"
+        downsample_shortcuts += "downsample" in producer[shortcut_q.input[0]].name
+    assert downsample_shortcuts == 3  # layer2.0, layer3.0, layer4.0: Q/DQ kept on the downsample Conv's output
     assert count_ops(fused_path)["QuantizeLinear"] == count_ops(resnet18_int8_fixed_onnx)["QuantizeLinear"] - 8
     assert read_metadata(fused_path)["precision"] == FUSED_PRECISION
 
@@ -269,12 +261,11 @@ def test_residual_pass_is_idempotent_and_keeps_a_pair_with_other_readers(resnet1
     export_checked(graph)
 
 
-def test_fused_graph_computes_nearly_what_the_unoptimized_graph_does(resnet18_int8_fixed_onnx, tmp_path):
+def test_fused_graph_computes_nearly_what_the_unoptimized_graph_does(resnet18_int8_fixed_onnx, resnet18_int8_fused):
     """Only the rounding of 8 conv2 outputs differs, so the logits move by a small fraction of their spread."""
-    from helpers.surgery import fuse_residual_adds, onnxruntime_logits
+    from helpers.surgery import onnxruntime_logits
 
-    fused_path = tmp_path / "fused.onnx"
-    fuse_residual_adds(resnet18_int8_fixed_onnx, fused_path)
+    fused_path = resnet18_int8_fused.path
     inputs = np.random.default_rng(1).standard_normal((32, 3, 32, 32)).astype(np.float32)
     unoptimized = onnxruntime_logits(resnet18_int8_fixed_onnx, inputs)
     fused = onnxruntime_logits(fused_path, inputs)
@@ -306,7 +297,7 @@ def test_fused_graph_accuracy_on_the_test_images(profile_name, allowed_points, t
     fixed_path = _trained_fixed_graph(profile_name)
     if fixed_path is None:
         pytest.skip(f"no trained {profile_name}-profile graph from notebook 03 in the artifacts folder")
-    if not os.environ.get("CIFAR10_ARCHIVE"):
+    if not os.environ.get(ARCHIVE_ENV):
         pytest.skip("CIFAR10_ARCHIVE is not set (the test images are read offline)")
     test = load_cifar10(get_profile(profile_name)).test
     fused_path = tmp_path / "fused.onnx"

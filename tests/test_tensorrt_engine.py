@@ -171,13 +171,15 @@ def test_without_tensorrt_every_entry_point_says_why(tmp_path):
         tensorrt_engine.build_engine_plan(tmp_path / "model.onnx", tmp_path / "model.plan")
     with pytest.raises(TutorialError, match="TensorRT cannot run here"):
         tensorrt_engine.load_engine(tmp_path / "model.plan")
-    with pytest.raises(TutorialError, match="TensorRT engines cannot run here"):
-        tensorrt_engine.import_pycuda()
+    with pytest.raises(TutorialError, match="TensorRT cannot run here"):
+        tensorrt_engine.open_session(tmp_path / "model.plan", max_batch=8)
     assert tensorrt_engine.installed_tensorrt_version().startswith("not usable here")
 
 
 def test_skip_line_names_the_step_and_the_reason(capsys):
-    line = report_skip("TensorRT INT8 engine", "no CUDA GPU visible to PyTorch")
+    skipped = [{"step": "earlier step", "reason": "earlier reason"}]
+    line = report_skip("TensorRT INT8 engine", "no CUDA GPU visible to PyTorch", record=skipped)
+    assert skipped[-1] == {"step": "TensorRT INT8 engine", "reason": "no CUDA GPU visible to PyTorch"} and len(skipped) == 2
     assert capsys.readouterr().out.strip() == line == "SKIPPED: TensorRT INT8 engine - no CUDA GPU visible to PyTorch"
 
 

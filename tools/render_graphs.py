@@ -43,7 +43,8 @@ from helpers.netron_render import (  # noqa: E402
     render_residual_block,
 )
 from helpers.onnx_export import read_metadata  # noqa: E402
-from helpers.surgery import file_sha256, fuse_residual_adds, write_json  # noqa: E402
+from helpers.config import write_json  # noqa: E402
+from helpers.surgery import file_sha256, fuse_residual_adds  # noqa: E402
 
 MODEL_FACTS = ("precision", "produced_by", "source_checkpoint", "source_checkpoint_sha256")
 

@@ -21,7 +21,7 @@ from helpers import config, data, model, training  # noqa: E402
 
 
 def parse_overrides(arguments: list[str]) -> dict:
-    fields = {field.name: field.type for field in dataclasses.fields(config.Profile)}
+    fields = {field.name for field in dataclasses.fields(config.Profile)}
     overrides = {}
     for argument in arguments:
         key, _, value = argument.partition("=")
