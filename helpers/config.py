@@ -45,6 +45,7 @@ class Profile:
     cutout_size: int  # 0 = no Cutout augmentation
     cutmix_probability: float  # share of batches mixed with CutMix; 0 = never
     ema_decay: float  # keep an exponential moving average of the weights; 0 = off
+    ema_start_epoch: int  # the average starts at the beginning of this epoch (1 = from the first step)
     calibration_images: int  # notebook 02
     eval_batch_size: int
     benchmark_batch_sizes: tuple[int, ...]  # notebook 04
@@ -67,6 +68,7 @@ PROFILES = {
         cutout_size=0,
         cutmix_probability=0.5,
         ema_decay=0.999,
+        ema_start_epoch=91,
         calibration_images=2048,
         eval_batch_size=1000,
         benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
@@ -84,6 +86,7 @@ PROFILES = {
         cutout_size=0,
         cutmix_probability=0.0,
         ema_decay=0.0,
+        ema_start_epoch=1,
         calibration_images=256,
         eval_batch_size=250,
         benchmark_batch_sizes=(1, 8, 32),

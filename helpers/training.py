@@ -4,7 +4,7 @@ Introduced in notebook 01; ``predict`` and ``accuracy`` are reused by notebooks 
 
 Recipe (full profile): SGD with Nesterov momentum, a one-cycle learning-rate schedule, label
 smoothing, weight decay, random-crop + flip augmentation, CutMix on half the batches, and a moving
-average of the weights (EMA) as the final model; on a GPU also bf16 mixed precision and
+average of the weights (EMA, started half-way, once the learning rate falls) as the final model; on a GPU also bf16 mixed precision and
 channels-last memory layout. Seeds are fixed; cuDNN's autotuner is on for speed, so two GPU
 runs can still differ in the last digits.
 """
@@ -56,13 +56,16 @@ def make_weight_average(model: nn.Module, decay: float) -> torch.optim.swa_utils
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, device: torch.device) -> dict:
+def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, device: torch.device,
+                seed: int = SEED) -> dict:
     """Train ``model`` in place; return a history with one entry per epoch for the plots.
 
-    With ``profile.ema_decay`` > 0 the weights kept at the end (and evaluated every epoch) are the
-    moving average; the history's ``last_step_test_accuracy`` records the plain weights' final score.
+    ``test_accuracy`` is the accuracy of the model that will be kept: the plain weights, and from
+    ``profile.ema_start_epoch`` on (when ``profile.ema_decay`` > 0) their moving average.
+    ``live_test_accuracy`` is always the plain weights' own accuracy, so a plot can show both.
+    One progress bar runs over the epochs; a one-line summary is printed about ten times per run.
     """
-    generator = set_seed()
+    generator = set_seed(seed)
     use_cuda = device.type == "cuda"
     if use_cuda:
         torch.backends.cudnn.benchmark = True
@@ -74,23 +77,22 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
     optimizer, scheduler = make_optimizer(model, profile, steps_per_epoch)
     loss_function = nn.CrossEntropyLoss(label_smoothing=profile.label_smoothing)
     history = {"epoch": [], "train_loss": [], "train_accuracy": [], "test_accuracy": [],
-               "learning_rate": [], "epoch_seconds": []}
-    average = make_weight_average(model, profile.ema_decay) if profile.ema_decay else None
-    evaluated = average.module if average else model
+               "live_test_accuracy": [], "learning_rate": [], "epoch_seconds": []}
+    average = None
+    summary_every = max(1, profile.epochs // 10)
 
-    for epoch in tqdm(range(1, profile.epochs + 1), desc="epochs", unit="epoch"):
+    progress = tqdm(range(1, profile.epochs + 1), desc="training", unit="epoch")
+    for epoch in progress:
+        if profile.ema_decay and average is None and epoch >= profile.ema_start_epoch:
+            average = make_weight_average(model, profile.ema_decay)  # starts as a copy of the live weights
         model.train()
         if use_cuda:
             torch.cuda.synchronize()
         started = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
-        step_bar = tqdm(
-            batches(train_images, train_labels, profile.batch_size, shuffle=True, augment=True,
-                    cutout_size=profile.cutout_size, generator=generator),
-            total=steps_per_epoch, desc=f"epoch {epoch}", unit="batch", leave=False,
-        )
-        for inputs, targets in step_bar:
+        for inputs, targets in batches(train_images, train_labels, profile.batch_size, shuffle=True, augment=True,
+                                       cutout_size=profile.cutout_size, generator=generator):
             if use_cuda:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             mixed = profile.cutmix_probability > 0 and float(torch.rand((), generator=generator)) < profile.cutmix_probability
@@ -106,27 +108,32 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
             learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step uses
             optimizer.step()
             scheduler.step()
-            if average:
+            if average is not None:
                 average.update_parameters(model)
             loss_sum += loss.detach() * len(targets)
             correct += (logits.argmax(1) == targets).sum()
         if use_cuda:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - started
-        test_accuracy = accuracy(predict(evaluated, test, profile.eval_batch_size, device, progress=False), test.labels)
+        live_accuracy = accuracy(predict(model, test, profile.eval_batch_size, device, progress=False), test.labels)
+        kept_accuracy = live_accuracy if average is None else accuracy(
+            predict(average.module, test, profile.eval_batch_size, device, progress=False), test.labels)
         history["epoch"].append(epoch)
         history["train_loss"].append(loss_sum.item() / len(train))
         history["train_accuracy"].append(correct.item() / len(train))
-        history["test_accuracy"].append(test_accuracy)
+        history["test_accuracy"].append(kept_accuracy)
+        history["live_test_accuracy"].append(live_accuracy)
         history["learning_rate"].append(learning_rate)
         history["epoch_seconds"].append(seconds)
-        tqdm.write(
-            f"epoch {epoch:3d}  loss {history['train_loss'][-1]:.4f}  "
-            f"train acc {history['train_accuracy'][-1]:.4f}  test acc {test_accuracy:.4f}  ({seconds:.1f} s)"
-        )
-    if average:
-        history["last_step_test_accuracy"] = accuracy(
-            predict(model, test, profile.eval_batch_size, device, progress=False), test.labels)
+        progress.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", test=f"{kept_accuracy:.3f}")
+        if epoch % summary_every == 0 or epoch == profile.epochs:
+            tqdm.write(
+                f"epoch {epoch:3d}  loss {history['train_loss'][-1]:.4f}  train acc {history['train_accuracy'][-1]:.4f}  "
+                f"test acc {kept_accuracy:.4f}" + ("" if average is None else f" (live weights {live_accuracy:.4f})")
+                + f"  ({seconds:.1f} s)"
+            )
+    if average is not None:
+        history["last_step_test_accuracy"] = history["live_test_accuracy"][-1]
         model.load_state_dict(average.module.state_dict())
     model.to("cpu", memory_format=torch.contiguous_format)
     return history

@@ -35,10 +35,12 @@ def tiny_splits():
     return train, test
 
 
-@pytest.mark.parametrize("cutmix_probability, ema_decay", [(0.0, 0.0), (1.0, 0.9)])
-def test_train_model_keeps_the_model_whose_accuracy_it_reports(cutmix_probability, ema_decay):
+@pytest.mark.parametrize("cutmix_probability, ema_decay, ema_start_epoch",
+                         [(0.0, 0.0, 1), (1.0, 0.9, 1), (0.0, 0.5, 2)])
+def test_train_model_keeps_the_model_whose_accuracy_it_reports(cutmix_probability, ema_decay, ema_start_epoch):
     profile = dataclasses.replace(config.PROFILES["quick"], epochs=2, batch_size=16, eval_batch_size=20,
-                                  cutmix_probability=cutmix_probability, ema_decay=ema_decay)
+                                  cutmix_probability=cutmix_probability, ema_decay=ema_decay,
+                                  ema_start_epoch=ema_start_epoch)
     train, test = tiny_splits()
     torch.manual_seed(0)
     model = build_resnet18_cifar()
@@ -52,6 +54,11 @@ def test_train_model_keeps_the_model_whose_accuracy_it_reports(cutmix_probabilit
     kept_accuracy = training.accuracy(training.predict(model, test, 20, progress=False), test.labels)
     assert kept_accuracy == history["test_accuracy"][-1]
     assert ("last_step_test_accuracy" in history) == bool(ema_decay)
+    assert len(history["live_test_accuracy"]) == 2
+    # before the average starts, the kept model is the live one
+    for epoch, kept, live in zip(history["epoch"], history["test_accuracy"], history["live_test_accuracy"]):
+        if not ema_decay or epoch < ema_start_epoch:
+            assert kept == live
 
 
 def test_accuracy_refuses_mismatched_lengths():
