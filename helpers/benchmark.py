@@ -169,7 +169,7 @@ def measure_onnxruntime_cpu(label: str, precision: str, onnx_path: Path, batch_s
     """ONNX Runtime's CPU provider on an ONNX file, one row per batch size."""
     from .onnx_export import onnxruntime_session
 
-    session = onnxruntime_session(onnx_path)
+    session = onnxruntime_session(onnx_path, optimized=True)  # timed as it would be deployed
     input_name = session.get_inputs()[0].name
     rows = []
     for batch_size in batch_sizes:
@@ -329,7 +329,9 @@ def rows_for_plot(measurements: list[dict], data_copy: str) -> list[dict]:
 # --- accuracy next to each other ------------------------------------------------------------------
 
 def accuracy_rows(predictions: dict[str, np.ndarray], labels: np.ndarray, reference: str) -> list[dict]:
-    """Top-1 accuracy of each model and how often it agrees with ``reference``'s prediction."""
+    """Top-1 accuracy of each model, its 95 % interval, and how often it agrees with ``reference``'s prediction."""
+    from .training import accuracy_interval
+
     if reference not in predictions:
         raise ValueError(f"reference {reference!r} is not among {list(predictions)}")
     rows = []
@@ -337,7 +339,8 @@ def accuracy_rows(predictions: dict[str, np.ndarray], labels: np.ndarray, refere
         predicted = np.asarray(predicted)
         if predicted.shape != labels.shape:
             raise ValueError(f"{name}: {predicted.shape[0]} predictions for {labels.shape[0]} labels")
-        rows.append({"model": name, "accuracy": float((predicted == labels).mean()),
+        value, low, high = accuracy_interval(predicted, labels)
+        rows.append({"model": name, "accuracy": value, "95_interval": f"{low:.4f}-{high:.4f}", "interval": [low, high],
                      "agreement_with_reference": float((predicted == predictions[reference]).mean()),
                      "images": int(labels.size)})
     return rows

@@ -57,6 +57,36 @@ def cpu_description() -> str:
     return f"{model}, {os.cpu_count()} logical cores"
 
 
+# CPU flags (as /proc/cpuinfo names them) that decide which integer kernels ONNX Runtime's optimized
+# INT8 path uses, and so what it computes (notebook 03): AVX2 u8 x s8 products can saturate, the
+# dot-product instructions of the others do not.
+INT8_INSTRUCTION_SETS = {
+    "avx2": "AVX2",
+    "avx512_vnni": "AVX-512 VNNI",
+    "avx_vnni": "AVX-VNNI",
+    "amx_int8": "AMX-INT8",
+    "asimddp": "ARM dot product",
+}
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo ('flags' on x86, 'Features' on ARM); empty elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("flags", "Features"):
+                return set(value.split())
+    except OSError:
+        pass
+    return set()
+
+
+def int8_instruction_sets(flags: set[str] | None = None) -> dict[str, bool]:
+    """Which of the INT8-relevant instruction sets this CPU has, by readable name."""
+    flags = cpu_flags() if flags is None else flags
+    return {name: flag in flags for flag, name in INT8_INSTRUCTION_SETS.items()}
+
+
 def check_core_packages() -> list[Check]:
     rows = []
     for distribution, needed_by in [

@@ -26,8 +26,10 @@ from . import onnx_inspect, qdq_rules
 from .config import REPO_ROOT, Profile, TutorialError, write_json
 from .benchmark import format_rows
 from .data import Cifar10, load_cifar10, take_subset
+from .envcheck import cpu_description
 from .onnx_export import load_onnx, preprocess_from_metadata, read_metadata, set_metadata
-from .surgery import file_sha256, onnx_top1
+from .surgery import file_sha256
+from .onnx_export import predict_onnx
 
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
 MODELOPT_REQUIREMENTS = ("nvidia-modelopt[onnx]==0.47.0", "lief")
@@ -162,7 +164,7 @@ def graph_summary(path: Path) -> dict:
 def accuracy_on_onnxruntime(graphs: dict[str, Path], images: np.ndarray, labels: np.ndarray, reference: str,
                             batch_size: int = 500) -> dict[str, dict]:
     """Top-1 of each graph on ONNX Runtime (CPU, run as written) and its agreement with ``reference``."""
-    predictions = {name: onnx_top1(path, images, batch_size) for name, path in graphs.items()}
+    predictions = {name: predict_onnx(path, images, batch_size) for name, path in graphs.items()}
     return {name: {"accuracy": float(np.mean(top1 == labels)),
                    "agreement_with_" + reference: float(np.mean(top1 == predictions[reference]))}
             for name, top1 in predictions.items()}
@@ -202,7 +204,7 @@ def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: 
         "made_by": "helpers.modelopt_compare.compare (python tools/modelopt_compare.py, or notebook 05)",
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "profile": profile.name,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+        "machine": {"cpu": cpu_description(), "cores": os.cpu_count(),
                     "python": platform.python_version()},
         "fp32_onnx": {"file": Path(fp32_onnx).name, "sha256": file_sha256(fp32_onnx)},
         "calibration": calibration,

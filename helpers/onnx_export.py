@@ -111,10 +111,14 @@ def preprocess_from_metadata(images_uint8_nhwc: np.ndarray, metadata: dict[str, 
     return ((scaled - mean) / std).astype(metadata.get("input_dtype", "float32"))
 
 
-def onnxruntime_session(path: Path, optimized: bool = True):
+def onnxruntime_session(path: Path, optimized: bool = False):
     """A CPU ONNX Runtime session, with a clear error for files ONNX Runtime refuses.
 
-    ``optimized=False`` runs the graph as written (notebook 03 explains why that matters for Q/DQ graphs).
+    By default the graph runs **as written** (graph optimizations off): every node computes what the
+    ONNX specification says, in float between exact Q/DQ steps, so the result is the same on every CPU.
+    ``optimized=True`` turns on ONNX Runtime's default rewrites, which run INT8 graphs through integer
+    kernels whose arithmetic depends on the CPU's instruction set (notebook 03): use it for speed
+    (notebook 04's timings), never for a check of agreement.
     """
     import onnxruntime as ort
 
@@ -128,8 +132,9 @@ def onnxruntime_session(path: Path, optimized: bool = True):
         raise TutorialError(f"ONNX Runtime cannot load {path}: {error}") from error
 
 
-def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500, optimized: bool = True) -> np.ndarray:
-    """Top-1 class indices from an exported model on ONNX Runtime (CPU), driven by its metadata."""
+def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500, optimized: bool = False) -> np.ndarray:
+    """Top-1 class indices from an exported model on ONNX Runtime (CPU), driven by its metadata
+    (run as written unless ``optimized``, see ``onnxruntime_session``)."""
     metadata = read_metadata(path)
     session = onnxruntime_session(path, optimized=optimized)
     input_name = metadata.get("input_name") or session.get_inputs()[0].name

@@ -327,19 +327,15 @@ def format_graph_diff(before, after, changes: dict[str, list[str]], changes_show
     return "\n".join(lines)
 
 
-def onnxruntime_as_written(path: Path, optimized: bool = False):
-    """A CPU ONNX Runtime session that runs the graph as written (``optimized=False``).
+def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) -> np.ndarray:
+    """Logits of an ONNX model on ONNX Runtime (CPU), run as written unless ``optimized``.
 
     ONNX Runtime's default optimizations replace DequantizeLinear -> Conv -> QuantizeLinear by its
-    own int8 kernels (QLinearConv), which round differently, and they apply only where no Cast sits
-    between Q and DQ - so they would run the raw and the fixed graph through different arithmetic.
+    own int8 kernels (QLinearConv), which round differently on different CPUs, and they apply only
+    where no Cast sits between Q and DQ - so they would run the raw and the fixed graph through
+    different arithmetic.
     """
-    return onnxruntime_session(path, optimized=optimized)
-
-
-def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) -> np.ndarray:
-    """Logits of an ONNX model on ONNX Runtime (CPU); see ``onnxruntime_as_written``."""
-    session = onnxruntime_as_written(path, optimized)
+    session = onnxruntime_session(path, optimized=optimized)
     return session.run(None, {session.get_inputs()[0].name: inputs})[0]
 
 
@@ -354,11 +350,6 @@ def compare_on_onnxruntime(raw_path: Path, fixed_path: Path, inputs: np.ndarray,
         "bit_identical": bool(np.array_equal(raw_logits, fixed_logits)),
         "top1_agreement": float(np.mean(raw_logits.argmax(1) == fixed_logits.argmax(1))),
     }
-
-
-def onnx_top1(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Top-1 classes of an ONNX model on ONNX Runtime run as written, preprocessing from its metadata."""
-    return predict_onnx(path, images_uint8_nhwc, batch_size, optimized=False)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,3 +59,10 @@ def test_dataset_check_reports_a_missing_archive(monkeypatch, tmp_path):
     monkeypatch.setenv(ARCHIVE_ENV, str(tmp_path / "nope.tar.xz"))
     check = envcheck.check_dataset()
     assert not check.ok and "not found" in check.detail
+
+
+def test_int8_instruction_sets_are_read_from_the_cpu_flags():
+    found = envcheck.int8_instruction_sets({"sse4_2", "avx2", "avx512_vnni"})
+    assert found == {"AVX2": True, "AVX-512 VNNI": True, "AVX-VNNI": False, "AMX-INT8": False, "ARM dot product": False}
+    assert envcheck.int8_instruction_sets({"asimd", "asimddp"})["ARM dot product"] is True
+    assert set(envcheck.int8_instruction_sets()) == set(envcheck.INT8_INSTRUCTION_SETS.values())

@@ -7,7 +7,6 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from helpers.data import ARCHIVE_ENV
 from helpers.config import TutorialError
 from helpers.onnx_export import read_metadata
 from helpers.onnx_inspect import count_ops, find_q_cast_dq_chains, quantization_parameters
@@ -271,37 +270,3 @@ def test_fused_graph_computes_nearly_what_the_unoptimized_graph_does(resnet18_in
     fused = onnxruntime_logits(fused_path, inputs)
     assert not np.array_equal(unoptimized, fused)  # the pass did change the arithmetic
     assert np.max(np.abs(unoptimized - fused)) < 0.5 * unoptimized.std()
-
-
-def _trained_fixed_graph(profile_name: str):
-    """Notebook 03's graph of a trained model from the artifacts folder, or None (no mkdir, unlike artifacts_dir)."""
-    import os
-    from pathlib import Path
-
-    from helpers.config import ARTIFACTS, ARTIFACTS_ENV, REPO_ROOT
-
-    path = Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts") / profile_name / ARTIFACTS["int8_onnx_fixed"][0]
-    return path if path.is_file() else None
-
-
-# A trained (full-profile) model must stay within 0.2 points. The quick profile's model (33% top-1, top-two
-# logits about 0.3 apart) flips predictions both ways on rounding: measured 0.7 points on 1,000 images here.
-@pytest.mark.parametrize("profile_name, allowed_points", [("full", 0.2), ("quick", 4.0)])
-def test_fused_graph_accuracy_on_the_test_images(profile_name, allowed_points, tmp_path):
-    import os
-
-    from helpers.config import get_profile
-    from helpers.data import load_cifar10
-    from helpers.surgery import fuse_residual_adds, onnx_top1
-
-    fixed_path = _trained_fixed_graph(profile_name)
-    if fixed_path is None:
-        pytest.skip(f"no trained {profile_name}-profile graph from notebook 03 in the artifacts folder")
-    if not os.environ.get(ARCHIVE_ENV):
-        pytest.skip("CIFAR10_ARCHIVE is not set (the test images are read offline)")
-    test = load_cifar10(get_profile(profile_name)).test
-    fused_path = tmp_path / "fused.onnx"
-    fuse_residual_adds(fixed_path, fused_path)
-    unoptimized = np.mean(onnx_top1(fixed_path, test.images) == test.labels)
-    fused = np.mean(onnx_top1(fused_path, test.images) == test.labels)
-    assert abs(fused - unoptimized) * 100 <= allowed_points, (unoptimized, fused)
