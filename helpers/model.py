@@ -19,10 +19,17 @@ import torch
 from torch import nn
 from torchvision.models.quantization import resnet18 as quantizable_resnet18
 
-from .config import TutorialError, written_atomically
+from .config import REPO_ROOT, TutorialError, written_atomically
 
 ARCHITECTURE = "resnet18-cifar10-quantizable"
 NUM_CLASSES = 10
+
+# The full profile's model, trained once on a GPU and shipped with the repository so that a laptop
+# never has to train it (notebook 01). Half-precision weights, float32 BatchNorm; made and measured
+# by tools/ship_model.py, which prints the hash below for a new file.
+SHIPPED_MODEL_PATH = REPO_ROOT / "models" / "resnet18_cifar10_fp16.pt"
+SHIPPED_MODEL_SHA256 = "d05b1e39ad607fb99e568bc0e7d67aae49a58ae737679264690df2ac16567ee5"
+COMPACT_FORMAT = "fp16-weights-fp32-batchnorm"
 
 
 def build_resnet18_cifar(num_classes: int = NUM_CLASSES) -> nn.Module:
@@ -46,8 +53,54 @@ def save_checkpoint(path: Path, model: nn.Module, provenance: dict) -> None:
         torch.save(record, partial)
 
 
+def compact_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s weights for shipping: BatchNorm parameters and statistics in float32, every other
+    floating-point tensor (convolution and fc weights, fc bias) in float16, about half the size."""
+    batchnorm = {name for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)}
+    state = {}
+    for key, value in model.state_dict().items():
+        owner = key.rpartition(".")[0]
+        value = value.detach().cpu().contiguous()
+        state[key] = value.half() if value.is_floating_point() and owner not in batchnorm else value
+    return state
+
+
+def save_compact_checkpoint(path: Path, model: nn.Module, provenance: dict) -> None:
+    """Save ``model`` as ``compact_state_dict`` with its provenance; ``load_checkpoint`` reads it back in float32."""
+    record = {
+        "architecture": ARCHITECTURE,
+        "format": COMPACT_FORMAT,
+        "state_dict": compact_state_dict(model),
+        "provenance": json.loads(json.dumps(provenance, default=str)),
+    }
+    with written_atomically(path) as partial:
+        torch.save(record, partial)
+
+
+def load_shipped_model(path: Path | None = None, expected_sha256: str | None = None) -> tuple[nn.Module, dict]:
+    """The FP32 model shipped with the repository (notebook 01's laptop path), after checking its sha256.
+
+    A missing, changed or corrupt file, or one of another architecture, stops with one clear message.
+    """
+    from .data import sha256_of
+
+    path = Path(path or SHIPPED_MODEL_PATH)
+    expected_sha256 = expected_sha256 or SHIPPED_MODEL_SHA256
+    if not path.is_file():
+        raise TutorialError(f"The shipped model {path} is missing. Restore it with `git checkout -- {path.name}` "
+                            f"in {path.parent}, or train your own with TUTORIAL_PROFILE=full.")
+    digest = sha256_of(path)
+    if digest != expected_sha256:
+        raise TutorialError(
+            f"The shipped model {path} has sha256 {digest[:16]}..., but this repository shipped {str(expected_sha256)[:16]}...: "
+            f"the file is damaged or was replaced. Restore it with `git checkout -- {path.name}` in {path.parent} "
+            f"(a clone made without its large files needs them fetched), or train your own with TUTORIAL_PROFILE=full.")
+    return load_checkpoint(path)
+
+
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
-    """The FP32 model of a checkpoint written by ``save_checkpoint``, and its provenance.
+    """The FP32 model of a checkpoint written by ``save_checkpoint`` or ``save_compact_checkpoint``
+    (its float16 weights come back as float32), and its provenance.
 
     Refuses, with a clear message, files that are not such checkpoints or that hold
     another architecture's weights.
