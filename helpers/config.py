@@ -1,12 +1,14 @@
 """Profiles, device choice and the artifacts folder shared by every notebook.
 
-Introduced in notebook 00. Two profiles exist:
+Introduced in notebook 00. Two profiles exist, and ``TUTORIAL_PROFILE`` is the one switch between them:
 
-* ``full``  - the real tutorial: all 50,000 training images, all 10,000 test images.
+* ``full``  - notebook 01 trains the model on all 50,000 training images (about 7 minutes on an
+              H100 or H200) and every notebook evaluates on all 10,000 test images.
               Default when a CUDA GPU is present.
-* ``quick`` - small subsets and two short epochs, so the whole series runs on a CPU-only laptop
-              and in CI in minutes. Default without a GPU. Its accuracies are far from the
-              real ones; only the mechanics are the same.
+* ``quick`` - the laptop path: notebook 01 shows training on a small subset for a few epochs, then
+              continues with the model shipped in ``models/`` (the full profile's model, trained
+              once on a GPU); notebooks 02-05 calibrate and evaluate that real model on fixed,
+              class-balanced subsets sized for a 2-core CPU. Default without a GPU.
 
 ``TUTORIAL_PROFILE=quick|full`` overrides the choice. ``TUTORIAL_ARTIFACTS`` moves the
 artifacts folder (default: ``artifacts/`` at the repository root).
@@ -47,9 +49,11 @@ class Profile:
     ema_decay: float  # keep an exponential moving average of the weights; 0 = off
     ema_start_epoch: int  # the average starts at the beginning of this epoch (1 = from the first step)
     calibration_images: int  # notebook 02
+    observer_selection_images: int  # notebook 02: held-out training images the observers are compared on
     eval_batch_size: int
     benchmark_batch_sizes: tuple[int, ...]  # notebook 04
     benchmark_iterations: int  # notebook 04
+    uses_shipped_model: bool  # notebook 01: continue with models/ (True) or with the model it trains (False)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,15 +74,17 @@ PROFILES = {
         ema_decay=0.999,
         ema_start_epoch=91,
         calibration_images=2048,
+        observer_selection_images=2000,
         eval_batch_size=1000,
         benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         benchmark_iterations=200,
+        uses_shipped_model=False,
     ),
     "quick": Profile(
         name="quick",
-        train_images=3072,
-        test_images=1000,
-        epochs=2,
+        train_images=768,  # notebook 01's demonstration run only
+        test_images=1000,  # 100 per class
+        epochs=3,
         batch_size=64,
         peak_learning_rate=0.05,
         weight_decay=5e-4,
@@ -88,9 +94,11 @@ PROFILES = {
         ema_decay=0.0,
         ema_start_epoch=1,
         calibration_images=256,
+        observer_selection_images=256,  # disjoint from the 256 calibration images, within the 768 of notebook 01
         eval_batch_size=250,
         benchmark_batch_sizes=(1, 8, 32),
         benchmark_iterations=10,
+        uses_shipped_model=True,
     ),
 }
 
@@ -186,6 +194,17 @@ def write_json(path: Path | str, record: dict) -> Path:
     with written_atomically(path) as partial:
         partial.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return Path(path)
+
+
+def read_json(path: Path | str) -> dict:
+    """A JSON report written by ``write_json``, or a clear error when it is missing or not valid JSON."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise TutorialError(f"{path} does not exist.") from error
+    except json.JSONDecodeError as error:
+        raise TutorialError(f"{path} is not valid JSON ({error}); restore it or write it again.") from error
 
 
 def describe_run(profile: Profile, device: torch.device) -> str:

@@ -95,13 +95,41 @@ def examples_per_class(split: Split, per_class: int) -> Split:
     return Split(images=split.images[order], labels=split.labels[order])
 
 
+def balanced_order(labels: np.ndarray, seed: int = SUBSET_SEED) -> np.ndarray:
+    """Indices of every image, classes taken round-robin, each class's images in a fixed random order
+    (``seed``): any prefix of it is as class-balanced as the data allows."""
+    rng = np.random.default_rng(seed)
+    per_class = [rng.permutation(np.flatnonzero(labels == label)) for label in np.unique(labels)]
+    depth = max((len(indices) for indices in per_class), default=0)
+    return np.asarray([indices[rank] for rank in range(depth) for indices in per_class if rank < len(indices)],
+                      dtype=np.int64)
+
+
 def take_subset(split: Split, count: int | None, seed: int = SUBSET_SEED) -> Split:
-    """A fixed random subset of ``count`` images (all of them when ``count`` is None)."""
+    """A fixed, class-balanced subset of ``count`` images (all of them when ``count`` is None).
+
+    Each class's images are shuffled with ``seed``; the subset takes them round-robin over the
+    classes, so every class has ``count // 10`` images (one more for the first ``count % 10``
+    classes). The same images on every run and every machine, kept in their original order.
+    """
     if count is None or count >= len(split):
         return split
-    order = np.random.default_rng(seed).permutation(len(split))[:count]
-    order.sort()
-    return Split(images=split.images[order], labels=split.labels[order])
+    return _select(split, balanced_order(split.labels, seed)[:count])
+
+
+def disjoint_subsets(split: Split, counts: list[int], seed: int = SUBSET_SEED) -> list[Split]:
+    """Class-balanced subsets of the given sizes that share no image (notebook 02: calibration images,
+    and held-out training images to compare observers on). The first equals ``take_subset(split, counts[0])``."""
+    order = balanced_order(split.labels, seed)
+    if sum(counts) > len(order):
+        raise ValueError(f"{sum(counts)} images asked for, {len(order)} available")
+    starts = np.cumsum([0, *counts])
+    return [_select(split, order[start:stop]) for start, stop in zip(starts[:-1], starts[1:])]
+
+
+def _select(split: Split, indices: np.ndarray) -> Split:
+    indices = np.sort(indices)
+    return Split(images=split.images[indices], labels=split.labels[indices])
 
 
 # --- source 1: an ImageFolder archive -----------------------------------------------------
@@ -219,7 +247,7 @@ def load_from_torchvision() -> Cifar10:
             "CIFAR-10 is not available. Either\n"
             f"  1. give this machine internet access so torchvision can download it into {root}, or\n"
             f"  2. set {ARCHIVE_ENV}=/path/to/cifar10-jpeg.tar.xz (an ImageFolder archive; this "
-            f"project's CI uses ../shared/data/cifar10-jpeg.tar.xz).\n"
+            f"project's CI uses its offline JPEG copy).\n"
             f"torchvision said: {type(error).__name__}: {error}"
         ) from error
     if tuple(train.classes) != CIFAR10_CLASSES:

@@ -86,10 +86,17 @@ def training_curves(history: dict) -> plt.Figure:
     loss_axis.plot(epochs, history["train_loss"], marker=marker, color=COLORS["fp32"])
     loss_axis.set(title="Training loss", xlabel="epoch", ylabel="cross-entropy (label smoothing)")
     accuracy_axis.plot(epochs, history["train_accuracy"], marker=marker, label="train (augmented)", color=COLORS["other"])
-    accuracy_axis.plot(epochs, history["test_accuracy"], marker=marker, color=COLORS["fp32"],
-                       label="test (moving average of the weights)" if averaged else "test")
+    accuracy_axis.plot(epochs, history["test_accuracy"], marker=marker, color=COLORS["fp32"], label="test: model kept")
+    live = history.get("live_test_accuracy")
+    if averaged and live:
+        accuracy_axis.plot(epochs, live, color=COLORS["fp32"], linestyle=":", alpha=0.7, label="test: live weights")
+        averaged_from = next((epoch for epoch, kept, plain in zip(epochs, history["test_accuracy"], live) if kept != plain), None)
+        if averaged_from is not None:
+            accuracy_axis.axvline(averaged_from, color="0.5", linewidth=1, linestyle="--")
+            accuracy_axis.annotate("moving average\nkept from here", (averaged_from, 0.45), xytext=(-4, 0), ha="right",
+                                   textcoords="offset points", fontsize=9, color="0.35")
     accuracy_axis.set(title="Top-1 accuracy", xlabel="epoch", ylabel="accuracy", ylim=(0, 1))
-    accuracy_axis.legend(loc="lower right")
+    accuracy_axis.legend(loc="lower right", fontsize=9)
     lr_axis.plot(epochs, history["learning_rate"], marker=marker, color=COLORS["fp16"])
     lr_axis.set(title="Learning rate (last step of each epoch)", xlabel="epoch", ylabel="learning rate")
     figure.tight_layout()
@@ -97,22 +104,36 @@ def training_curves(history: dict) -> plt.Figure:
 
 
 def accuracy_bars(accuracies: dict[str, float], title: str = "Top-1 accuracy on the test images",
-                  zoom: bool = True) -> plt.Figure:
-    """One bar per model; ``zoom`` narrows the y-axis around the values so small gaps are visible."""
+                  zoom: bool = True, intervals: dict[str, tuple[float, float]] | None = None) -> plt.Figure:
+    """One bar per model; ``zoom`` narrows the y-axis around the values so small gaps are visible.
+
+    With ``intervals`` ({name: (low, high)}, e.g. from ``training.accuracy_interval``) each bar gets its
+    95 % interval, and the axis spans the intervals, so a gap smaller than the intervals looks like one.
+    """
     names = list(accuracies)
     values = [accuracies[name] for name in names]
     figure, axis = plt.subplots(figsize=(max(6, 1.8 * len(names)), 4.5))
-    bars = axis.bar(names, values, color=[color_for(name) for name in names])
+    errors = None
+    if intervals:
+        errors = np.array([[value - intervals[name][0], intervals[name][1] - value] for name, value in zip(names, values)]).T
+    bars = axis.bar(names, values, color=[color_for(name) for name in names], yerr=errors, capsize=6)
     for bar, value in zip(bars, values):
         axis.annotate(f"{value:.4f}", (bar.get_x() + bar.get_width() / 2, value),
-                      ha="center", va="bottom", fontsize=11, xytext=(0, 3), textcoords="offset points")
+                      ha="left", va="bottom", fontsize=11, xytext=(4, 3), textcoords="offset points")
     low, high = min(values), max(values)
-    if zoom and high > 0:
+    if intervals:
+        low = min(interval[0] for interval in intervals.values())
+        high = max(interval[1] for interval in intervals.values())
+        axis.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.02))
+        axis.set_ylabel("accuracy (bars: 95 % interval)")
+    elif zoom and high > 0:
         margin = max(0.02, (high - low) * 1.5)
         axis.set_ylim(max(0.0, low - margin), min(1.0, high + margin / 2))
     else:
         axis.set_ylim(0, 1)
-    axis.set(title=title, ylabel="accuracy")
+    axis.set_title(title)
+    if not intervals:
+        axis.set_ylabel("accuracy")
     axis.tick_params(axis="x", rotation=15)
     figure.tight_layout()
     return figure

@@ -137,10 +137,11 @@ def quantize_int8(fused_model: nn.Module, qconfig: QConfig, calibration_images: 
     return convert_to_int8(prepared), seen
 
 
-def pick_observer(accuracies: dict[str, float]) -> str:
-    """The observer with the best measured accuracy; a tie goes to the simplest (first in OBSERVERS)."""
-    order = [name for name in OBSERVERS if name in accuracies] + [name for name in accuracies if name not in OBSERVERS]
-    return max(order, key=lambda name: (accuracies[name], -order.index(name)))
+def pick_observer(scores: dict[str, float]) -> str:
+    """The observer with the best score (higher is better: notebook 02 uses the logits' SQNR against FP32 on
+    held-out training images); a tie goes to the simplest (first in OBSERVERS)."""
+    order = [name for name in OBSERVERS if name in scores] + [name for name in scores if name not in OBSERVERS]
+    return max(order, key=lambda name: (scores[name], -order.index(name)))
 
 
 def activation_qparams(int8_model: nn.Module) -> dict[str, dict]:
@@ -233,6 +234,17 @@ def sqnr_db(reference: torch.Tensor, approximation: torch.Tensor) -> float:
     if noise == 0.0:
         return math.inf
     return 10.0 * math.log10(signal / noise)
+
+
+def logits_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split, batch_size: int = 256) -> float:
+    """SQNR (dB) of the INT8 model's logits against the fused FP32 model's, over all ``images``: how closely
+    INT8 reproduces FP32, measured without labels (notebook 02 compares observers with it)."""
+    reference, quantized = [], []
+    for start in range(0, len(images), batch_size):
+        inputs = normalize(to_tensor(images.images[start:start + batch_size]))
+        reference.append(layer_outputs(fused_fp32, ["fc"], inputs)["fc"])
+        quantized.append(layer_outputs(int8_model, ["fc"], inputs)["fc"])
+    return sqnr_db(torch.cat(reference), torch.cat(quantized))
 
 
 def per_layer_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split) -> dict[str, float]:

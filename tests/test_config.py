@@ -61,3 +61,21 @@ def test_written_atomically_replaces_only_on_success(tmp_path):
             raise RuntimeError("step failed")
     assert target.read_text() == "first"  # the old file survives a failed write
     assert sorted(path.name for path in target.parent.iterdir()) == ["report.json"]  # no partial left behind
+
+
+def test_read_json_says_what_is_wrong(tmp_path):
+    from helpers.config import TutorialError, read_json, write_json
+
+    assert read_json(write_json(tmp_path / "ok.json", {"a": 1})) == {"a": 1}
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(TutorialError, match="not valid JSON"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(TutorialError, match="does not exist"):
+        read_json(tmp_path / "missing.json")
+
+
+def test_profiles_choose_the_model_source():
+    from helpers.config import PROFILES
+
+    assert PROFILES["quick"].uses_shipped_model and not PROFILES["full"].uses_shipped_model
+    assert PROFILES["quick"].test_images == 1000 and PROFILES["full"].test_images is None

@@ -173,3 +173,27 @@ def test_cutmix_pastes_one_box_of_another_image_and_reports_its_share():
         assert torch.allclose(own[moved], torch.full((int(moved.sum()),), keep))
         assert torch.allclose(from_partner[moved], torch.full((int(moved.sum()),), 1.0 - keep))
     assert images[:, 0, 0, 0].tolist() == list(range(count))  # the input batch is left alone
+
+
+def test_subset_is_class_balanced():
+    labels = np.repeat(np.arange(10), [50, 60, 70, 80, 90, 100, 110, 120, 130, 140])
+    split = data.Split(np.zeros((len(labels), 32, 32, 3), np.uint8), labels)
+    subset = data.take_subset(split, 205)
+    counts = np.bincount(subset.labels, minlength=10)
+    assert counts.tolist() == [21] * 5 + [20] * 5
+    assert np.array_equal(subset.labels, np.sort(subset.labels))  # original order kept
+    scarce = data.take_subset(data.Split(split.images[:55], labels[:55]), 20)  # class 1 has only 5 images
+    assert np.bincount(scarce.labels).tolist() == [15, 5]
+
+
+def test_disjoint_subsets_share_no_image_and_start_with_take_subset():
+    labels = np.repeat(np.arange(10), 25)
+    images = np.arange(250, dtype=np.uint8).repeat(32 * 32 * 3).reshape(250, 32, 32, 3)  # image i is all i
+    split = data.Split(images, labels)
+    first, second = data.disjoint_subsets(split, [100, 150])
+    assert np.array_equal(first.images, data.take_subset(split, 100).images)
+    assert np.bincount(first.labels).tolist() == [10] * 10 and np.bincount(second.labels).tolist() == [15] * 10
+    first_ids = {int(image[0, 0, 0]) for image in first.images}
+    assert not first_ids & {int(image[0, 0, 0]) for image in second.images} and len(first_ids) == 100
+    with pytest.raises(ValueError, match="251 images asked for"):
+        data.disjoint_subsets(split, [250, 1])

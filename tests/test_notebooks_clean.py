@@ -30,3 +30,20 @@ def test_notebook_opens_with_goals_and_prints_profile_and_device(path):
     assert "Time" in first_markdown
     first_code = next("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
     assert "start_notebook(" in first_code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_gives_measured_times_and_prints_its_own(path):
+    cells = json.loads(path.read_text())["cells"]
+    header = "".join(cells[0]["source"])
+    assert "TIME_" not in header, "a time placeholder was left in the header"
+    assert "Time (measured" in header
+    if path.name[:2] != "00":
+        assert "laptop path" in header and "GPU path" in header
+    last_code = [("".join(cell["source"])) for cell in cells if cell["cell_type"] == "code"][-1]
+    assert f'finish_notebook("{path.stem}")' in last_code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
+def test_notebook_refers_to_no_file_outside_the_repository(path):
+    assert "../shared" not in path.read_text()

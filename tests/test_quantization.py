@@ -28,6 +28,7 @@ from helpers.quantization import (
     layer_outputs,
     load_int8_model,
     per_layer_sqnr,
+    logits_sqnr,
     pick_observer,
     quantize_int8,
     quantized_layer_names,
@@ -233,3 +234,9 @@ def test_qconfig_summary_states_the_tensorrt_scheme():
                                      "qscheme": "torch.per_tensor_symmetric", "quant_range": [0, 255]}
     assert summary["weight"] == {"observer": "PerChannelMinMaxObserver", "dtype": "torch.qint8",
                                  "qscheme": "torch.per_channel_symmetric", "quant_range": [-128, 127], "channel_axis": 0}
+
+
+def test_logits_sqnr_is_the_sqnr_of_the_last_layer(fused, int8_model):
+    images = random_images(6, seed=11)
+    assert logits_sqnr(fused, int8_model, images, batch_size=4) == pytest.approx(per_layer_sqnr(fused, int8_model, images)["fc"], abs=1e-3)
+    assert logits_sqnr(fused, fused, images) == float("inf")

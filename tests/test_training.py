@@ -65,3 +65,14 @@ def test_accuracy_refuses_mismatched_lengths():
     assert training.accuracy(np.array([1, 2, 3]), np.array([1, 0, 3])) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="3 predictions for 2 labels"):
         training.accuracy(np.array([1, 2, 3]), np.array([1, 2]))
+
+
+def test_accuracy_interval_is_the_wilson_interval():
+    labels = np.zeros(1000, dtype=np.int64)
+    predictions = labels.copy()
+    predictions[:70] = 1  # 930 of 1,000 right
+    value, low, high = training.accuracy_interval(predictions, labels)
+    assert value == 0.93 and low == pytest.approx(0.9125, abs=1e-4) and high == pytest.approx(0.9442, abs=1e-4)
+    assert training.format_accuracy(predictions, labels) == "0.9300 (95 % interval 0.9125-0.9442, 1,000 images)"
+    _, low, high = training.accuracy_interval(labels, labels)  # all right: the interval still has width
+    assert high == 1.0 and 0.99 < low < 1.0
