@@ -82,7 +82,7 @@ PROFILES = {
     ),
     "quick": Profile(
         name="quick",
-        train_images=768,  # notebook 01's demonstration run only
+        train_images=512,  # notebook 01's demonstration run; notebook 02 splits it into calibration and held-out images
         test_images=1000,  # 100 per class
         epochs=3,
         batch_size=64,
@@ -94,9 +94,9 @@ PROFILES = {
         ema_decay=0.0,
         ema_start_epoch=1,
         calibration_images=256,
-        observer_selection_images=256,  # disjoint from the 256 calibration images, within the 768 of notebook 01
+        observer_selection_images=256,  # the other 256 of those 512
         eval_batch_size=250,
-        benchmark_batch_sizes=(1, 8, 32),
+        benchmark_batch_sizes=(1, 4, 16),
         benchmark_iterations=10,
         uses_shipped_model=True,
     ),

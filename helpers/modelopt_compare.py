@@ -36,6 +36,8 @@ MODELOPT_REQUIREMENTS = ("nvidia-modelopt[onnx]==0.47.0", "lief")
 INSTALLED_MARKER = ".modelopt-installed"
 MODELOPT_PRECISION = "int8-qdq-modelopt"
 SCHEMA = "trt-quant-tutorial/modelopt-comparison/1"
+# The comparison of a clean CI run (quick profile, the shipped model), which notebook 05 shows, labelled, without ModelOpt.
+COMMITTED_COMPARISON = REPO_ROOT / "results" / "cpu-quick-profile" / "modelopt_comparison.json"
 
 
 # --- ModelOpt's own virtual environment ---------------------------------------------------------
@@ -162,17 +164,27 @@ def graph_summary(path: Path) -> dict:
 
 
 def accuracy_on_onnxruntime(graphs: dict[str, Path], images: np.ndarray, labels: np.ndarray, reference: str,
-                            batch_size: int = 500) -> dict[str, dict]:
-    """Top-1 of each graph on ONNX Runtime (CPU, run as written) and its agreement with ``reference``."""
-    predictions = {name: predict_onnx(path, images, batch_size) for name, path in graphs.items()}
-    return {name: {"accuracy": float(np.mean(top1 == labels)),
+                            batch_size: int = 500, known_predictions: dict[str, np.ndarray] | None = None) -> dict[str, dict]:
+    """Top-1 of each graph on ONNX Runtime (CPU, run as written) and its agreement with ``reference``.
+
+    ``known_predictions`` holds predictions already made the same way on the same images (notebook 05 made
+    them for its two graphs); those graphs are not run again."""
+    from .training import accuracy_interval
+
+    known_predictions = known_predictions or {}
+    predictions = {name: known_predictions[name] if name in known_predictions else predict_onnx(path, images, batch_size)
+                   for name, path in graphs.items()}
+    return {name: {"accuracy": float(np.mean(top1 == labels)), "interval_95": list(accuracy_interval(top1, labels)[1:]),
                    "agreement_with_" + reference: float(np.mean(top1 == predictions[reference]))}
             for name, top1 in predictions.items()}
 
 
 def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: Profile, work_dir: Path,
-            result_path: Path, venv: Path | None = None, log=print) -> dict:
-    """ModelOpt on the FP32 model, then the three INT8 graphs compared; writes and returns the JSON record."""
+            result_path: Path, venv: Path | None = None, log=print,
+            known_predictions: dict[str, np.ndarray] | None = None) -> dict:
+    """ModelOpt on the FP32 model, then the three INT8 graphs compared; writes and returns the JSON record.
+
+    ``known_predictions``: see ``accuracy_on_onnxruntime`` (keys "unoptimized (notebook 03)", "fused residuals (notebook 05)")."""
     import onnxruntime
 
     venv = Path(venv or modelopt_venv())
@@ -198,7 +210,7 @@ def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: 
     test = dataset.test
     started = time.perf_counter()
     accuracy = accuracy_on_onnxruntime(graphs, test.images, test.labels, reference="unoptimized (notebook 03)",
-                                       batch_size=profile.eval_batch_size)
+                                       batch_size=profile.eval_batch_size, known_predictions=known_predictions)
     record = {
         "schema": SCHEMA,
         "made_by": "helpers.modelopt_compare.compare (python tools/modelopt_compare.py, or notebook 05)",
@@ -232,6 +244,7 @@ def comparison_rows(record: dict) -> list[dict]:
             "Gemm int8": "yes" if gemm.get("quantized_weights") else "no",
             "TensorRT rule errors": sum(graph["tensorrt_rule_errors"].values()),
             "top-1": f"{graph['accuracy']:.2%}",
+            "95 % interval": "-".join(f"{bound:.2%}" for bound in graph["interval_95"]) if "interval_95" in graph else "n/a",
             "agrees with unoptimized": f"{graph['agreement_with_unoptimized (notebook 03)']:.1%}",
         })
     return rows
