@@ -340,15 +340,24 @@ def accuracy_rows(predictions: dict[str, np.ndarray], labels: np.ndarray, refere
         if predicted.shape != labels.shape:
             raise ValueError(f"{name}: {predicted.shape[0]} predictions for {labels.shape[0]} labels")
         value, low, high = accuracy_interval(predicted, labels)
-        rows.append({"model": name, "accuracy": value, "95_interval": f"{low:.4f}-{high:.4f}", "interval": [low, high],
+        rows.append({"model": name, "accuracy": value, "interval_95": [low, high],
                      "agreement_with_reference": float((predicted == predictions[reference]).mean()),
                      "images": int(labels.size)})
     return rows
 
 
+def format_cell(value) -> str:
+    """Floats with 4 decimals, a (low, high) pair as 'low-high', anything else as text."""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(bound, float) for bound in value):
+        return f"{value[0]:.4f}-{value[1]:.4f}"
+    return str(value)
+
+
 def format_rows(rows: list[dict], columns: list[str]) -> str:
-    """A plain-text table of selected columns (floats with 4 decimals)."""
-    cells = [[f"{row[c]:.4f}" if isinstance(row[c], float) else str(row[c]) for c in columns] for row in rows]
+    """A plain-text table of selected columns (floats with 4 decimals, intervals as 'low-high')."""
+    cells = [[format_cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(c), *(len(line[i]) for line in cells)) if cells else len(c) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(value.ljust(w) for value, w in zip(line, widths)) for line in cells]

@@ -70,8 +70,8 @@ def data_dir() -> Path:
 def load_cifar10(profile: Profile | None = None) -> Cifar10:
     """CIFAR-10 from the archive named by $CIFAR10_ARCHIVE, else from torchvision.
 
-    With a profile, the splits are cut to the profile's sizes (a fixed random subset, the
-    same on every run and every machine).
+    With a profile, the splits are cut to the profile's sizes (``take_subset``: fixed and class-balanced,
+    the same on every run and every machine).
     """
     archive = os.environ.get(ARCHIVE_ENV, "").strip()
     if archive:

@@ -24,12 +24,11 @@ import numpy as np
 
 from . import onnx_inspect, qdq_rules
 from .config import REPO_ROOT, Profile, TutorialError, write_json
-from .benchmark import format_rows
+from .benchmark import accuracy_rows, format_rows
 from .data import Cifar10, load_cifar10, take_subset
 from .envcheck import cpu_description
-from .onnx_export import load_onnx, preprocess_from_metadata, read_metadata, set_metadata
+from .onnx_export import load_onnx, predict_onnx, preprocess_from_metadata, read_metadata, set_metadata
 from .surgery import file_sha256
-from .onnx_export import predict_onnx
 
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
 MODELOPT_REQUIREMENTS = ("nvidia-modelopt[onnx]==0.47.0", "lief")
@@ -169,14 +168,12 @@ def accuracy_on_onnxruntime(graphs: dict[str, Path], images: np.ndarray, labels:
 
     ``known_predictions`` holds predictions already made the same way on the same images (notebook 05 made
     them for its two graphs); those graphs are not run again."""
-    from .training import accuracy_interval
-
     known_predictions = known_predictions or {}
     predictions = {name: known_predictions[name] if name in known_predictions else predict_onnx(path, images, batch_size)
                    for name, path in graphs.items()}
-    return {name: {"accuracy": float(np.mean(top1 == labels)), "interval_95": list(accuracy_interval(top1, labels)[1:]),
-                   "agreement_with_" + reference: float(np.mean(top1 == predictions[reference]))}
-            for name, top1 in predictions.items()}
+    return {row["model"]: {"accuracy": row["accuracy"], "interval_95": row["interval_95"],
+                           "agreement_with_" + reference: row["agreement_with_reference"]}
+            for row in accuracy_rows(predictions, labels, reference)}
 
 
 def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: Profile, work_dir: Path,

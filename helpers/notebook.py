@@ -29,6 +29,9 @@ def start_notebook(notebook: str) -> tuple[config.Profile, torch.device]:
 
 def finish_notebook(notebook: str) -> float:
     """Print how long the notebook took since ``start_notebook`` (its last cell calls this); return the seconds."""
+    if notebook not in _started:
+        print(f"{notebook}: no start time (the kernel restarted after the first cell?); run the notebook from the top to time it")
+        return float("nan")
     seconds = time.perf_counter() - _started[notebook]
     profile, device = config.get_profile(), config.default_device()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"

@@ -118,6 +118,19 @@ def rule(function: Callable[[GraphFacts], Iterable[Finding]]):
 
 
 @rule
+def qdq_types_known(facts: GraphFacts) -> Iterable[Finding]:
+    """Every Q/DQ input must have a known element type; otherwise the type rules below cannot check it.
+
+    Shape inference types every tensor of a well-formed graph. Where it cannot (an operator it does not
+    know produces the input, or inference failed), this rule says so instead of letting the graph pass.
+    """
+    for node in facts.qdq_nodes():
+        if facts.dtype(node.input[0]) is None:
+            yield Finding(node.name, "type-unknown", f"the element type of input '{node.input[0]}' is unknown "
+                          "(shape inference could not type it), so the type rules cannot check this node")
+
+
+@rule
 def opset_at_least_13(facts: GraphFacts) -> Iterable[Finding]:
     """Per-channel Q/DQ (the ``axis`` attribute) needs ONNX opset 13 or newer."""
     opset = next((entry.version for entry in facts.model.opset_import if entry.domain in ("", "ai.onnx")), None)

@@ -163,10 +163,11 @@ def test_accuracy_rows_next_to_each_other():
     labels = np.array([0, 1, 2, 3])
     rows = benchmark.accuracy_rows({"PyTorch FP32": np.array([0, 1, 2, 0]), "ONNX Runtime INT8": np.array([0, 1, 0, 0])},
                                    labels, reference="PyTorch FP32")
-    low, high = rows[0].pop("interval")
-    assert rows[0] == {"model": "PyTorch FP32", "accuracy": 0.75, "95_interval": f"{low:.4f}-{high:.4f}",
-                       "agreement_with_reference": 1.0, "images": 4}
+    low, high = rows[0].pop("interval_95")
+    assert rows[0] == {"model": "PyTorch FP32", "accuracy": 0.75, "agreement_with_reference": 1.0, "images": 4}
     assert 0.2 < low < 0.75 < high < 1.0  # four images leave a wide interval
+    rows[0]["interval_95"] = [low, high]
+    assert f"PyTorch FP32       {low:.4f}-{high:.4f}" in benchmark.format_rows(rows, ["model", "interval_95"])
     assert rows[1]["accuracy"] == 0.5 and rows[1]["agreement_with_reference"] == 0.75
     table = benchmark.format_rows(rows, ["model", "accuracy"])
     assert "ONNX Runtime INT8  0.5000" in table

@@ -47,3 +47,8 @@ def test_notebook_gives_measured_times_and_prints_its_own(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.name)
 def test_notebook_refers_to_no_file_outside_the_repository(path):
     assert "../shared" not in path.read_text()
+
+
+def test_readme_has_no_unfilled_placeholder():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "{{" not in readme and "TIME_" not in readme

@@ -1,6 +1,7 @@
 """helpers.qdq_rules: each TensorRT Q/DQ rule on a graph that breaks it, and on the real export before/after surgery."""
 
 import numpy as np
+import onnx
 import pytest
 from onnx import TensorProto
 
@@ -14,6 +15,7 @@ from helpers.qdq_rules import (
     count_by_rule,
     errors,
     format_findings,
+    residual_add_placements,
 )
 from qdq_graphs import exporter_like_model, qdq_conv_model
 
@@ -24,6 +26,7 @@ def test_a_graph_tensorrt_accepts_has_no_findings():
 
 @pytest.mark.parametrize("changes, expected_rules", [
     ({"zero_point": 3}, {"zero-point-nonzero"}),
+    ({"zero_point": -3}, {"zero-point-nonzero"}),  # a checker that looked for positive zero points only would miss it
     # uint8 zero point 0: the Q output is uint8, so each DequantizeLinear reads uint8 too
     ({"zero_point_dtype": np.uint8}, {"zero-point-uint8", "dq-input-uint8"}),
     ({"cast_to": TensorProto.INT8}, {"cast-between-q-dq"}),
@@ -32,6 +35,7 @@ def test_a_graph_tensorrt_accepts_has_no_findings():
     ({"activation_scales": 2}, {"per-channel-activation"}),
     ({"weight_axis": 1}, {"weight-axis"}),
     ({"scale": -0.05}, {"scale-not-positive"}),
+    ({"scale": 0.0}, {"scale-not-positive"}),  # a zero scale divides by zero in QuantizeLinear
     ({"scale_from_graph_input": True}, {"non-constant-scale"}),
     ({"opset": 12}, {"opset-below-13"}),
 ])
@@ -146,3 +150,30 @@ def test_weights_quantized_by_a_quantizelinear_are_not_per_channel_activations()
     # the same per-channel scale on an activation is still an error
     model.graph.node[0].input[0] = "x"
     assert count_by_rule(check_tensorrt_rules(model)) == {"per-channel-activation": 2}
+
+
+def test_a_dequantize_whose_input_type_is_unknown_is_an_error_not_a_pass():
+    """An operator shape inference does not know types nothing: the type rules would go quiet without this rule."""
+    from onnx import helper
+
+    nodes = [helper.make_node("Mystery", ["x"], ["codes"], name="mystery", domain="example.custom"),
+             helper.make_node("DequantizeLinear", ["codes", "scale", "zero_point"], ["y"], name="dq")]
+    graph = helper.make_graph(nodes, "untyped", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor("scale", TensorProto.FLOAT, [], [0.1]),
+                               helper.make_tensor("zero_point", TensorProto.INT8, [], [0])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)])
+    findings = check_tensorrt_rules(model)
+    assert [(finding.node, finding.rule, finding.severity) for finding in findings] == [("dq", "type-unknown", ERROR)]
+
+
+def test_a_conv_output_read_by_another_node_is_not_a_fused_residual(resnet18_int8_fused):
+    """TensorRT fuses Conv + Add only when the Add is the Conv output's single reader."""
+    model = onnx.load(str(resnet18_int8_fused.path))
+    add = next(node for node in model.graph.node if node.name == "/layer1/0/Add")
+    producers = {output: node for node in model.graph.node for output in node.output}
+    conv_output = next(name for name in add.input if producers[name].op_type == "Conv")
+    assert residual_add_placements(model)["/layer1/0/Add"] == "fused"
+    model.graph.node.append(onnx.helper.make_node("Relu", [conv_output], ["second_reader"], name="second_reader"))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("second_reader", TensorProto.FLOAT, None))
+    assert residual_add_placements(model).get("/layer1/0/Add") != "fused"

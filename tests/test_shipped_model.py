@@ -149,3 +149,14 @@ def test_fused_residual_placement_costs_at_most_0_3_points(shipped_int8, cifar10
           f"on {len(test)} test images; same top-1 on {np.mean(fused == unoptimized):.2%}")
     assert np.mean(unoptimized == test.labels) >= 0.90  # a real model: about 0.93
     assert gap_points <= 0.3
+
+
+def test_the_committed_laptop_path_reports_are_of_the_shipped_model():
+    """The README quotes results/cpu-quick-profile/: it must come from the laptop path with the shipped model."""
+    folder = REPO_ROOT / "results" / "cpu-quick-profile"
+    quantization = json.loads((folder / "quantization_report.json").read_text())
+    assert quantization["profile"]["name"] == "quick" and quantization["test_images"] == 1000
+    assert quantization["fp32_checkpoint"]["provenance"]["shipped_model"]["commit"]
+    assert quantization["accuracy"]["fp32"] >= 0.9 and abs(quantization["accuracy"]["int8_minus_fp32_points"]) <= 0.5
+    surgery = json.loads((folder / "surgery_report.json").read_text())
+    assert surgery["top1_on_test_images"]["images"] == 1000 and surgery["top1_on_test_images"]["same_prediction"] >= 0.99
