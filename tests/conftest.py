@@ -12,6 +12,21 @@ from helpers.onnx_export import export_onnx, model_metadata
 from helpers.quantization import calibrate, convert_to_int8, fuse_for_quantization, prepare_for_calibration, tensorrt_qconfig, use_qnnpack
 
 
+def with_trained_like_batchnorm(model: torch.nn.Module) -> torch.nn.Module:
+    """Give every BatchNorm non-trivial statistics, as training would: folded into the convolutions they make
+    non-zero biases, so the bias passes of notebook 03 have real values to carry (an untrained model's are all 0)."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                channels = module.num_features
+                module.running_mean.copy_(torch.randn(channels, generator=generator) * 0.2)
+                module.running_var.copy_(torch.rand(channels, generator=generator) + 0.5)
+                module.weight.copy_(torch.rand(channels, generator=generator) + 0.5)
+                module.bias.copy_(torch.randn(channels, generator=generator) * 0.1)
+    return model
+
+
 @pytest.fixture(scope="session")
 def resnet18_int8_raw_onnx(tmp_path_factory):
     """The real INT8 export of the tutorial's ResNet18 (random weights, 16 random calibration images).
@@ -22,7 +37,8 @@ def resnet18_int8_raw_onnx(tmp_path_factory):
     """
     torch.manual_seed(0)
     use_qnnpack()
-    prepared = prepare_for_calibration(fuse_for_quantization(build_resnet18_cifar().eval()), tensorrt_qconfig())
+    prepared = prepare_for_calibration(fuse_for_quantization(with_trained_like_batchnorm(build_resnet18_cifar().eval())),
+                                       tensorrt_qconfig())
     images = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
     calibrate(prepared, Split(images, np.zeros(16, dtype=np.int64)), batch_size=16)
     path = tmp_path_factory.mktemp("resnet18_int8") / "resnet18_int8_raw.onnx"

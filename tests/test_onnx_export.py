@@ -9,14 +9,14 @@ import torch
 
 from helpers import data, onnx_export
 from helpers.config import TutorialError
-from helpers.model import build_resnet18_cifar, save_checkpoint
+from helpers.model import build_resnet18_cifar, load_shipped_model, save_checkpoint
+from synthetic import varied_images
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("export")
-    network = build_resnet18_cifar().eval()
+    network, _ = load_shipped_model()  # trained, so its predictions differ from image to image
     checkpoint = folder / "model.pt"
     save_checkpoint(checkpoint, network, {"profile": "test"})
     path = folder / "model.onnx"
@@ -47,10 +47,11 @@ def test_graph_has_dynamic_batch_and_checks(exported):
 
 def test_metadata_alone_reproduces_pytorch_predictions(exported):
     network, path, _ = exported
-    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    images = varied_images(12)
     with torch.no_grad():
         expected = network(data.normalize(data.to_tensor(images))).argmax(1).numpy()
-    assert np.array_equal(onnx_export.predict_onnx(path, images, batch_size=3), expected)
+    assert len(set(expected.tolist())) >= 3  # an agreement check on one predicted class could not fail
+    assert np.array_equal(onnx_export.predict_onnx(path, images, batch_size=5), expected)
     # the preprocessing is what the metadata says, not a copy of the project's constants
     metadata = onnx_export.read_metadata(path)
     assert np.allclose(onnx_export.preprocess_from_metadata(images, metadata), data.normalize_numpy(images), atol=1e-6)

@@ -317,3 +317,10 @@ def test_the_comparator_sees_what_an_independent_runner_sees(resnet18_int8_fixed
     difference = float(np.max(np.abs(independent_logits(resnet18_int8_fixed_onnx) - independent_logits(resnet18_int8_fused.path))))
     assert difference > 0 and not result["bit_identical"]
     assert result["max_abs_diff"] == difference and result["images"] == 8
+
+
+def test_the_real_export_fixture_has_nonzero_biases_for_the_bias_pass(resnet18_int8_fixed_onnx):
+    model = onnx.load(str(resnet18_int8_fixed_onnx))
+    biases = {initializer.name: numpy_helper.to_array(initializer) for initializer in model.graph.initializer
+              if initializer.name.endswith("bias_float")}
+    assert len(biases) == 21 and all(np.any(values != 0) for values in biases.values())
