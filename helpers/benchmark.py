@@ -261,7 +261,7 @@ def nvidia_driver_version() -> str:
 
 def provenance(profile_name: str | None = None, data_copy_note: str | None = None) -> dict:
     """Where and with what the measurements were taken."""
-    from .envcheck import cpu_description
+    from .envcheck import cpu_description, int8_instruction_sets
     from .tensorrt_engine import installed_tensorrt_version
 
     gpu = None
@@ -277,6 +277,7 @@ def provenance(profile_name: str | None = None, data_copy_note: str | None = Non
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": cpu_description(),
+        "cpu_int8_instruction_sets": int8_instruction_sets(),  # they decide ONNX Runtime's INT8 CPU kernels
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
         "versions": {

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 
@@ -137,8 +138,11 @@ def api_folders() -> dict[str, Path]:
     try:
         return _load_fetch_tool().ensure_api_surfaces()
     except RuntimeError as error:
-        pytest.fail(f"Could not fetch the TensorRT bindings wheels / pycuda sources: {error}\n"
-                    f"Run `python tools/fetch_trt_bindings.py` once on a machine that can reach PyPI.")
+        message = (f"Could not fetch the TensorRT bindings wheels / pycuda sources: {error}\n"
+                   f"Run `python tools/fetch_trt_bindings.py` once on a machine that can reach PyPI.")
+        if os.environ.get("CI") == "true":  # CI reaches PyPI: there the check must run
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
