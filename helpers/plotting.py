@@ -99,6 +99,8 @@ def training_curves(history: dict) -> plt.Figure:
     accuracy_axis.legend(loc="lower right", fontsize=9)
     lr_axis.plot(epochs, history["learning_rate"], marker=marker, color=COLORS["fp16"])
     lr_axis.set(title="Learning rate (last step of each epoch)", xlabel="epoch", ylabel="learning rate")
+    for axis in (loss_axis, accuracy_axis, lr_axis):
+        axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # epochs are whole numbers
     figure.tight_layout()
     return figure
 
