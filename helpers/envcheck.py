@@ -112,7 +112,8 @@ def check_quantized_engine() -> Check:
 def check_gpu() -> Check:
     if not torch.cuda.is_available():
         return Check("CUDA GPU", False, f"none visible to torch {torch.__version__}",
-                     "full profile is slow; notebook 01 defaults to the quick profile; "
+                     "training the full profile would take many hours; the series defaults to the laptop path "
+                     "(notebook 01 shows training on a subset, then continues with the shipped model); "
                      "notebook 04 measures CPU only (no TensorRT, no GPU baselines)")
     properties = torch.cuda.get_device_properties(0)
     return Check("CUDA GPU", True,
