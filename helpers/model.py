@@ -20,6 +20,7 @@ from torch import nn
 from torchvision.models.quantization import resnet18 as quantizable_resnet18
 
 from .config import REPO_ROOT, TutorialError, written_atomically
+from .data import sha256_of
 
 ARCHITECTURE = "resnet18-cifar10-quantizable"
 NUM_CLASSES = 10
@@ -82,8 +83,6 @@ def load_shipped_model(path: Path | None = None, expected_sha256: str | None = N
 
     A missing, changed or corrupt file, or one of another architecture, stops with one clear message.
     """
-    from .data import sha256_of
-
     path = Path(path or SHIPPED_MODEL_PATH)
     expected_sha256 = expected_sha256 or SHIPPED_MODEL_SHA256
     if not path.is_file():

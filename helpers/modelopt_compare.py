@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import onnx_inspect, qdq_rules
-from .config import REPO_ROOT, Profile, TutorialError, write_json
+from .config import REPO_ROOT, Profile, TutorialError, read_json, write_json
 from .benchmark import accuracy_rows, format_rows
 from .data import Cifar10, load_cifar10, take_subset
 from .envcheck import cpu_description
@@ -266,15 +266,10 @@ def format_table(rows: list[dict]) -> str:
 
 def load_comparison(path: Path) -> dict:
     """The record ``compare`` wrote (notebook 05 shows its numbers from this file)."""
-    import json
-
     path = Path(path)
     if not path.is_file():
         raise TutorialError(f"{path} does not exist; run `python tools/modelopt_compare.py` (or notebook 05).")
-    try:
-        record = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise TutorialError(f"{path} is not valid JSON ({error}); delete it and rerun `python tools/modelopt_compare.py`.") from error
+    record = read_json(path)
     if not isinstance(record, dict) or record.get("schema") != SCHEMA:
         schema = record.get("schema") if isinstance(record, dict) else None
         raise TutorialError(f"{path} is not a ModelOpt comparison of this version (schema {schema!r}).")

@@ -9,7 +9,7 @@ import torch
 
 from helpers import data, onnx_export
 from helpers.config import TutorialError
-from helpers.model import build_resnet18_cifar, load_shipped_model, save_checkpoint
+from helpers.model import load_shipped_model, save_checkpoint
 from synthetic import varied_images
 
 
@@ -69,12 +69,11 @@ def test_corrupt_and_missing_onnx_files_give_clear_errors(tmp_path, exported):
         onnx_export.load_onnx(tmp_path / "missing.onnx")
 
 
-def test_sessions_run_graphs_as_written_unless_asked(tmp_path):
+def test_sessions_run_graphs_as_written_unless_asked(exported):
     """Agreement checks must not depend on the CPU: ONNX Runtime's optimized INT8 kernels do (README)."""
     import onnxruntime as ort
 
-    path = tmp_path / "model.onnx"
-    onnx_export.export_onnx(build_resnet18_cifar().eval(), path, onnx_export.model_metadata(None, None, "fp32", "test"))
+    _, path, _ = exported
     as_written = onnx_export.onnxruntime_session(path).get_session_options().graph_optimization_level
     optimized = onnx_export.onnxruntime_session(path, optimized=True).get_session_options().graph_optimization_level
     assert as_written == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
