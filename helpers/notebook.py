@@ -1,4 +1,4 @@
-"""Small conveniences every notebook uses: the opening line, showing a helper's source, skips.
+"""Small conveniences every notebook uses: the opening line, showing a helper's source, tables, skips.
 
 Introduced in notebook 00.
 """
@@ -15,6 +15,7 @@ from . import config
 
 SKIP_PREFIX = "SKIPPED"
 _started: dict[str, float] = {}
+_skip_reasons_shown: dict[str, str] = {}  # reason -> the first step skipped for it (this kernel)
 
 
 def start_notebook(notebook: str) -> tuple[config.Profile, torch.device]:
@@ -50,11 +51,62 @@ def show_source(*functions) -> None:
 def report_skip(step: str, reason: str, record: list[dict] | None = None) -> str:
     """Print why a step was skipped, in one recognisable line; return that line.
 
-    With ``record`` (a list), also append ``{"step": step, "reason": reason}`` to it, so a results file
-    can say what was skipped and why (notebook 04's benchmark JSON).
+    A reason is printed in full once per kernel; later steps skipped for the same reason name the first
+    one instead of repeating it. With ``record`` (a list), also append ``{"step": step, "reason": reason}``
+    (always the full reason) to it, so a results file can say what was skipped and why.
     """
-    line = f"{SKIP_PREFIX}: {step} - {reason}"
+    first_step = _skip_reasons_shown.setdefault(reason, step)
+    if first_step == step:
+        line = f"{SKIP_PREFIX}: {step} - {reason}"
+    else:
+        line = f"{SKIP_PREFIX}: {step} - same reason as '{first_step}' above"
     print(line)
     if record is not None:
         record.append({"step": step, "reason": reason})
     return line
+
+
+class Table:
+    """Rows of a table that Jupyter shows as HTML and a terminal as aligned text (see ``show_table``)."""
+
+    def __init__(self, rows: list[dict], columns: list[str] | None = None, title: str | None = None):
+        self.columns = list(columns) if columns else list(dict.fromkeys(key for row in rows for key in row))
+        self.cells = [[_format_cell(row.get(column, "")) for column in self.columns] for row in rows]
+        self.title = title
+
+    def __repr__(self) -> str:
+        widths = [max([len(column)] + [len(row[index]) for row in self.cells]) for index, column in enumerate(self.columns)]
+        lines = [self.title] if self.title else []
+        lines.append("  ".join(column.ljust(width) for column, width in zip(self.columns, widths)).rstrip())
+        lines.append("  ".join("-" * width for width in widths))
+        lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in self.cells]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        head = "".join(f"<th>{escape(column)}</th>" for column in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in self.cells)
+        caption = f"<caption>{escape(self.title)}</caption>" if self.title else ""
+        return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _format_cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def show_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> Table:
+    """Show ``rows`` (one dict per row) as one table instead of a dump of lines; return the ``Table``.
+
+    ``columns`` picks and orders the keys (default: every key, in first-seen order); floats are shown with
+    4 decimals below 10, otherwise with one. Format a value yourself (a string) to show it differently.
+    """
+    from IPython.display import display
+
+    table = Table(rows, columns, title)
+    display(table)
+    return table
