@@ -260,3 +260,61 @@ def layer_precision_chart(summaries: dict[str, dict], title: str = "Precision of
     axis.legend(handles, seen, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=max(1, len(seen)))
     figure.tight_layout()
     return figure
+
+
+# --- notebook 03: how TensorRT reads a Q/DQ graph (a drawing, not a measurement) ---------------------
+
+# (row title, the ONNX nodes as written, what TensorRT makes of them, whether that is what we want)
+QDQ_PATTERNS = [
+    ("1 · the pattern TensorRT looks for",
+     ["Q", "DQ", "Conv\n(+ weight DQ)", "ReLU", "Q"],
+     "one INT8 convolution:\nint8 in, int8 out, ReLU fused", True),
+    ("2 · a Cast between Q and DQ (as exported)",
+     ["Q", "Cast\nuint8", "DQ", "Conv\n(+ weight DQ)", "Q"],
+     "Q and DQ cannot be paired:\nthe parser rejects the graph", False),
+    ("3 · residual Add, Q/DQ on both inputs",
+     ["DQ", "Conv", "Q  DQ", "Add\n(+ DQ shortcut)", "ReLU"],
+     "INT8 Conv, then a separate\nAdd: one more pass over memory", False),
+    ("4 · residual Add, Q/DQ on the shortcut only",
+     ["DQ", "Conv", "Add\n(+ DQ shortcut)", "ReLU", "Q"],
+     "one INT8 convolution with\nthe Add and ReLU fused", True),
+]
+
+
+def _node_color(label: str) -> str:
+    first = label.split()[0]
+    if first in ("Q", "DQ"):
+        return COLORS["int8"]
+    if first == "Cast":
+        return COLORS["other"]
+    return COLORS["fp32"]
+
+
+def qdq_fusion_diagram(patterns: list = QDQ_PATTERNS) -> plt.Figure:
+    """Notebook 03's mental model: Q/DQ patterns as written in ONNX (left) and what TensorRT builds from them (right).
+
+    Red boxes are quantize/dequantize nodes, blue boxes float operations, grey the exporter's Cast. This is a
+    drawing of TensorRT's documented behaviour (developer guide, "Explicit quantization"), not a measurement.
+    """
+    figure, axis = plt.subplots(figsize=(13, 1.55 * len(patterns) + 0.6))
+    axis.set_xlim(0, 13)
+    axis.set_ylim(len(patterns) * 1.55, -0.3)
+    axis.axis("off")
+    box = {"boxstyle": "round,pad=0.35", "linewidth": 0}
+    for row, (title, nodes, result, wanted) in enumerate(patterns):
+        y = row * 1.55 + 0.75
+        axis.text(0.05, y - 0.55, title, fontsize=12, fontweight="bold", va="center")
+        drawn = [axis.text(0.6 + index * 1.6, y, label, ha="center", va="center", fontsize=10.5, color="white",
+                           bbox={**box, "facecolor": _node_color(label)}) for index, label in enumerate(nodes)]
+        for left, right in zip(drawn, drawn[1:]):  # arrows from box edge to box edge
+            axis.annotate("", xy=(0, 0.5), xycoords=right, xytext=(1, 0.5), textcoords=left,
+                          arrowprops={"arrowstyle": "->", "color": "0.35", "shrinkA": 4, "shrinkB": 4})
+        axis.annotate("", xy=(8.75, y), xytext=(8.05, y), arrowprops={"arrowstyle": "simple", "color": "0.55"})
+        axis.text(10.9, y, result, ha="center", va="center", fontsize=11,
+                  bbox={**box, "facecolor": "#e8f5e9" if wanted else "#fdecea", "linewidth": 1.2,
+                        "edgecolor": COLORS["fp16"] if wanted else COLORS["int8"]})
+    axis.text(0.05, len(patterns) * 1.55 - 0.05, "red: quantize / dequantize   blue: float operation   grey: Cast     "
+              "left: the ONNX graph as written   right: what TensorRT builds (documented behaviour, not measured)",
+              fontsize=9.5, color="0.3")
+    figure.tight_layout()
+    return figure
