@@ -245,3 +245,43 @@ def qdq_placement_by_op(path_or_model) -> dict[str, dict[str, int]]:
         row["outputs_into_quantize"] += sum(
             any(reader.op_type == "QuantizeLinear" for reader in readers.get(name, [])) for name in node.output)
     return dict(sorted(table.items()))
+
+
+def graph_differences(path_or_model_a, path_or_model_b, shown: int = 5) -> list[str]:
+    """How two graphs differ as computations, in words; empty when they compute the same thing the same way.
+
+    Nodes are compared in order (sort both first, e.g. with onnx-graphsurgeon's ``toposort``): op type,
+    attributes, and each input, which is either a variable tensor (compared by name, the passes keep those) or
+    a constant (compared by dtype, shape and values, since two passes may name the same new constant differently).
+    Notebook 03 holds the passes you write against the reference passes with it.
+    """
+    model_a, model_b = as_model(path_or_model_a), as_model(path_or_model_b)
+
+    def describe(model: onnx.ModelProto) -> list[tuple]:
+        rows = []
+        for node in model.graph.node:
+            inputs = []
+            for name in node.input:
+                value = constant_value(model, name) if name else None
+                if value is None:
+                    inputs.append(("tensor", name))
+                else:
+                    inputs.append(("constant", str(value.dtype), value.shape, value.tobytes()))
+            attributes = tuple(sorted((attribute.name, onnx.helper.get_attribute_value(attribute).__repr__())
+                                      for attribute in node.attribute))
+            rows.append((node.op_type, attributes, tuple(inputs), tuple(node.output)))
+        return rows
+
+    rows_a, rows_b = describe(model_a), describe(model_b)
+    found = []
+    if len(rows_a) != len(rows_b):
+        found.append(f"{len(rows_a)} nodes against {len(rows_b)}: {count_ops(model_a)} vs {count_ops(model_b)}")
+    for index, (row_a, row_b) in enumerate(zip(rows_a, rows_b)):
+        if row_a == row_b:
+            continue
+        what = [label for label, part in zip(("op type", "attributes", "inputs", "outputs"), range(4)) if row_a[part] != row_b[part]]
+        name_a, name_b = model_a.graph.node[index].name, model_b.graph.node[index].name
+        found.append(f"node {index} ({row_a[0]} {name_a} / {row_b[0]} {name_b}): different {', '.join(what)}")
+    if len(found) > shown:
+        found = found[:shown] + [f"... and {len(found) - shown} more"]
+    return found
