@@ -31,7 +31,9 @@ from .onnx_export import load_onnx, predict_onnx, preprocess_from_metadata, read
 from .surgery import file_sha256
 
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
-MODELOPT_REQUIREMENTS = ("nvidia-modelopt[onnx]==0.47.0", "lief")
+# lief: ModelOpt's ONNX PTQ needs it (notebook 05). requests, huggingface_hub: nvidia-modelopt 0.47.0's `modelopt.torch`
+# imports them but declares them only in its [hf] extra (notebook 06 runs ModelOpt's PyTorch quantization).
+MODELOPT_REQUIREMENTS = ("nvidia-modelopt[onnx]==0.47.0", "lief", "requests>=2.32", "huggingface_hub>=0.24")
 INSTALLED_MARKER = ".modelopt-installed"
 MODELOPT_PRECISION = "int8-qdq-modelopt"
 SCHEMA = "trt-quant-tutorial/modelopt-comparison/1"
@@ -60,9 +62,11 @@ def modelopt_unavailable_reason(venv: Path | None = None) -> str | None:
 
 
 def create_modelopt_venv(venv: Path | None = None, log=print) -> Path:
-    """Make ModelOpt's virtual environment with pip (skipped when it is already installed)."""
+    """Make ModelOpt's virtual environment with pip (skipped when it is installed with today's requirements;
+    an environment installed with another list gets the current one installed into it)."""
     venv = Path(venv or modelopt_venv())
-    if modelopt_unavailable_reason(venv) is None:
+    wanted = " ".join(MODELOPT_REQUIREMENTS) + "\n"
+    if modelopt_unavailable_reason(venv) is None and (venv / INSTALLED_MARKER).read_text() == wanted:
         log(f"ModelOpt environment already installed: {venv}")
         return venv
     started = time.perf_counter()
@@ -74,7 +78,7 @@ def create_modelopt_venv(venv: Path | None = None, log=print) -> Path:
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise TutorialError(f"`{' '.join(command)}` failed:\n{(result.stdout + result.stderr)[-3000:]}")
-    (venv / INSTALLED_MARKER).write_text(" ".join(MODELOPT_REQUIREMENTS) + "\n")
+    (venv / INSTALLED_MARKER).write_text(wanted)
     log(f"installed in {time.perf_counter() - started:.0f} s")
     return venv
 
