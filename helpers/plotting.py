@@ -318,3 +318,42 @@ def qdq_fusion_diagram(patterns: list = QDQ_PATTERNS) -> plt.Figure:
               fontsize=9.5, color="0.3")
     figure.tight_layout()
     return figure
+
+
+# --- notebook 06: the residual-placement ablation ----------------------------------------------
+
+def placement_ablation(rows: list[dict], fp32_accuracy: tuple[float, float, float] | None = None,
+                       title: str = "Q/DQ placement at the residual Adds") -> plt.Figure:
+    """Notebook 06: one bar per placement (top-1 with its 95 % interval, INT8 colour), hatched where TensorRT's
+    guide says Conv and Add do not fuse into one INT8 layer; the FP32 model's top-1 (and interval) as a band.
+
+    ``rows``: dicts with ``placement``, ``accuracy``, ``interval`` (low, high), ``fused`` (bool) and ``verdict``
+    (the rule checker's short verdict, written under the bar).
+    """
+    names = [row["placement"] for row in rows]
+    values = np.array([row["accuracy"] for row in rows])
+    errors = np.array([[row["accuracy"] - row["interval"][0], row["interval"][1] - row["accuracy"]] for row in rows]).T
+    figure, axis = plt.subplots(figsize=(max(7, 2.0 * len(rows)), 4.8))
+    bars = axis.bar(names, values, color=PRECISION_COLORS["INT8"], yerr=errors, capsize=6, zorder=2,
+                    hatch=[None if row["fused"] else "//" for row in rows], edgecolor="white")
+    for bar, row in zip(bars, rows):
+        axis.annotate(f"{row['accuracy']:.4f}", (bar.get_x() + bar.get_width() / 2, row["accuracy"]),
+                      ha="left", va="bottom", fontsize=11, xytext=(4, 3), textcoords="offset points")
+    low = min(row["interval"][0] for row in rows)
+    high = max(row["interval"][1] for row in rows)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=PRECISION_COLORS["INT8"]),
+               plt.Rectangle((0, 0), 1, 1, facecolor=PRECISION_COLORS["INT8"], hatch="//", edgecolor="white")]
+    labels = ["Conv+Add(+Relu) fuse, INT8 output (TensorRT guide)", "no INT8 Conv+Add fusion"]
+    if fp32_accuracy is not None:
+        value, fp32_low, fp32_high = fp32_accuracy
+        axis.axhspan(fp32_low, fp32_high, color=PRECISION_COLORS["FP32"], alpha=0.12, linewidth=0, zorder=0)
+        axis.axhline(value, color=PRECISION_COLORS["FP32"], linestyle="--", linewidth=1.5, zorder=3)
+        handles.append(plt.Line2D([0], [0], color=PRECISION_COLORS["FP32"], linestyle="--"))
+        labels.append(f"FP32 {value:.4f} (band: 95 % interval)")
+        low, high = min(low, fp32_low), max(high, fp32_high)
+    axis.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.03))
+    axis.set_xticks(range(len(rows)), [f"{row['placement']}\n{row['verdict']}" for row in rows], fontsize=10)
+    axis.set(title=title, ylabel="top-1 (bars: 95 % interval)", xlabel="residual Add inputs with Q/DQ\n(rule checker's verdict)")
+    axis.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=9)
+    figure.tight_layout()
+    return figure
