@@ -19,4 +19,5 @@ One module per stage, listed with the notebook that introduces it:
     tensorrt_engine  build, load, run, time and inspect TensorRT engines              notebook 04
     benchmark        trtexec-style latency and throughput for every runtime           notebook 04
     modelopt_compare the project's Q/DQ placement against NVIDIA ModelOpt's           notebook 05
+    routes           PT2E (torchao) and ModelOpt PyTorch routes, residual placements  notebook 06
 """
