@@ -112,3 +112,36 @@ def test_graph_differences_names_what_differs(resnet18_int8_fixed_onnx):
     shorter = onnx.load(str(resnet18_int8_fixed_onnx))
     del shorter.graph.node[-1]
     assert "nodes against" in onnx_inspect.graph_differences(model, shorter)[0]
+
+
+def notebook_02_lesson() -> dict:
+    import torch
+
+    namespace = {"torch": torch}
+    exec(compile(lesson_code("02_quantize_and_export.ipynb"), "02_quantize_and_export.ipynb", "exec"), namespace)
+    return namespace
+
+
+def test_the_qconfig_written_in_notebook_02_is_the_reference_for_both_observers():
+    from helpers import quantization as quant
+
+    lesson = notebook_02_lesson()
+    for observer_class in quant.OBSERVERS.values():
+        assert (quant.qconfig_summary(lesson["tensorrt_qconfig"](observer_class))
+                == quant.qconfig_summary(quant.tensorrt_qconfig(observer_class)))
+
+
+def test_the_shift_written_in_notebook_02_matches_the_reference_and_refuses_other_zero_points():
+    import torch
+
+    from helpers import quantization as quant
+
+    lesson = notebook_02_lesson()
+    values = torch.linspace(-3.0, 2.0, 1000)
+    uint8 = torch.quantize_per_tensor(values, 3.0 / 127.5, 128, torch.quint8)
+    codes = lesson["to_int8_codes"](uint8)
+    assert codes.dtype == torch.int8 and int(codes.min()) == -128
+    assert torch.equal(codes, quant.shift_to_int8(uint8).int_repr())
+    assert torch.equal(uint8.q_scale() * codes.float(), uint8.dequantize())
+    with pytest.raises(ValueError, match="only 128"):
+        lesson["to_int8_codes"](torch.quantize_per_tensor(values, 3.0 / 127.5, 127, torch.quint8))
