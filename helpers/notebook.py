@@ -28,16 +28,18 @@ def start_notebook(notebook: str) -> tuple[config.Profile, torch.device]:
     return profile, device
 
 
-def finish_notebook(notebook: str) -> float:
-    """Print how long the notebook took since ``start_notebook`` (its last cell calls this); return the seconds."""
+def finish_notebook(notebook: str) -> None:
+    """Print how long the notebook took since ``start_notebook`` (its last cell calls this).
+
+    Returns nothing, so that the notebook's last cell shows the line and not a bare number after it.
+    """
     if notebook not in _started:
         print(f"{notebook}: no start time (the kernel restarted after the first cell?); run the notebook from the top to time it")
-        return float("nan")
+        return
     seconds = time.perf_counter() - _started[notebook]
     profile, device = config.get_profile(), config.default_device()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"{notebook} finished in {seconds / 60:.1f} min ({seconds:.0f} s), {profile.name} profile, {where}")
-    return seconds
 
 
 def show_source(*functions) -> None:
