@@ -324,10 +324,10 @@ def qdq_fusion_diagram(patterns: list = QDQ_PATTERNS) -> plt.Figure:
 
 def placement_ablation(rows: list[dict], fp32_accuracy: tuple[float, float, float] | None = None,
                        title: str = "Q/DQ placement at the residual Adds") -> plt.Figure:
-    """Notebook 06: one bar per placement (top-1 with its 95 % interval, INT8 colour), hatched where TensorRT's
-    guide says Conv and Add do not fuse into one INT8 layer; the FP32 model's top-1 (and interval) as a band.
+    """Notebook 06: one bar per placement (top-1 with its 95 % interval, INT8 colour), hatched unless every residual
+    Add can fuse with its Conv into one INT8 layer (TensorRT's guide); the FP32 model's top-1 (and interval) as a band.
 
-    ``rows``: dicts with ``placement``, ``accuracy``, ``interval`` (low, high), ``fused`` (bool) and ``verdict``
+    ``rows``: dicts with ``placement``, ``accuracy``, ``interval`` (low, high), ``fused`` (bool: every Add) and ``verdict``
     (the rule checker's short verdict, written under the bar).
     """
     names = [row["placement"] for row in rows]
@@ -343,7 +343,7 @@ def placement_ablation(rows: list[dict], fp32_accuracy: tuple[float, float, floa
     high = max(row["interval"][1] for row in rows)
     handles = [plt.Rectangle((0, 0), 1, 1, color=PRECISION_COLORS["INT8"]),
                plt.Rectangle((0, 0), 1, 1, facecolor=PRECISION_COLORS["INT8"], hatch="//", edgecolor="white")]
-    labels = ["Conv+Add(+Relu) fuse, INT8 output (TensorRT guide)", "no INT8 Conv+Add fusion"]
+    labels = ["every Conv+Add(+Relu) fuses, INT8 output (TensorRT guide)", "not every residual Add can fuse"]
     if fp32_accuracy is not None:
         value, fp32_low, fp32_high = fp32_accuracy
         axis.axhspan(fp32_low, fp32_high, color=PRECISION_COLORS["FP32"], alpha=0.12, linewidth=0, zorder=0)
