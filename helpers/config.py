@@ -148,6 +148,7 @@ ARTIFACTS = {
     "fp16_onnx": ("resnet18_fp16.onnx", "04_tensorrt_engines.ipynb"),
     "benchmark_results": ("benchmark.json", "04_tensorrt_engines.ipynb"),
     "int8_onnx_fused": ("resnet18_int8_trt_fused_residuals.onnx", "04_tensorrt_engines.ipynb"),  # 05 explains it
+    "int8_fp16_onnx": ("resnet18_int8_fp16_trt.onnx", "04_tensorrt_engines.ipynb"),  # INT8 + FP16 (FP16 scales)
     "modelopt_comparison": ("modelopt_comparison.json", "05_qdq_placement_vs_modelopt.ipynb"),
 }
 
