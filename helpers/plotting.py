@@ -34,6 +34,7 @@ COLORS = {
     "fp16": "#2ca02c",
     "int8": "#d62728",
     "int8 (fused residuals)": "#9467bd",
+    "int8 + fp16": "#ff7f0e",
     "other": "#7f7f7f",
 }
 
@@ -43,7 +44,7 @@ matplotlib.rcParams.update(STYLE)
 def color_for(label: str) -> str:
     """The series colour for a label such as 'PyTorch INT8 (CPU)' (matched by precision)."""
     lowered = label.lower()
-    for key in ("int8 (fused residuals)", "int8", "fp16", "fp32"):
+    for key in ("int8 (fused residuals)", "int8 + fp16", "int8", "fp16", "fp32"):
         if key in lowered:
             return COLORS[key]
     return COLORS["other"]
