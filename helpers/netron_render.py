@@ -44,9 +44,15 @@ CHROMIUM_ARGS = [
 SVG_FONTS = "'Liberation Sans', Arimo, Arial, sans-serif"  # single quotes: it goes inside style="..."
 # Show node attributes (e.g. Cast's "to", Conv's pads) and the initializers inside each node.
 VIEW_OPTIONS = {"attributes": True, "weights": True, "names": False, "direction": "vertical"}
-# The region notebook 03 shows before and after: the stem and the first residual block.
-STEM_AND_FIRST_BLOCK = {"inputs": ["input"], "outputs": ["/layer1/0/Relu_output_0"],
-                        "label": "stem and first residual block (input -> layer1.0's final Relu)"}
+# The region notebook 03 shows before and after: the stem convolution, from the input to the next layer's DQ.
+STEM_CONV = {"inputs": ["input"], "outputs": ["/layer1/0/conv1/DequantizeLinear_output_0"],
+             "label": "stem convolution (input -> the DequantizeLinear in front of layer1.0.conv1)"}
+# The figures mark each drawn node the surgery changed, with one colour per kind of change.
+CHANGE_COLORS = {"removed": "#d62728", "rewritten": "#ff7f0e", "added": "#2ca02c"}
+CHANGE_MEANING = {"removed": "removed by the surgery", "rewritten": "rewritten (other inputs or constants)",
+                  "added": "added by the surgery"}
+# Largest height (CSS pixels) of a before/after figure as displayed in a notebook.
+MAX_DISPLAY_HEIGHT = 900
 
 
 # Where tools/render_graphs.py stores the renders notebook 03 shows on machines without a browser.
@@ -238,24 +244,26 @@ def render_onnx(path: Path, fmt: str = "svg", timeout_s: float = 60.0, options: 
     if reason:
         raise NetronRenderError(f"Cannot render {path.name}: {reason}.")
     options = {**VIEW_OPTIONS, **(options or {})}
+    data, _, _ = _outside_event_loop(_render_in_this_thread, path, fmt, timeout_s, options)
+    return data
+
+
+def _outside_event_loop(function, *args):
+    """Call ``function(*args)``; inside a running asyncio loop (a Jupyter kernel) in a worker thread, because
+    Playwright's sync API refuses to run in one."""
     try:
         asyncio.get_running_loop()
-        in_event_loop = True
     except RuntimeError:
-        in_event_loop = False
-    if in_event_loop:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            data, _, _ = pool.submit(_render_in_this_thread, path, fmt, timeout_s, options).result()
-    else:
-        data, _, _ = _render_in_this_thread(path, fmt, timeout_s, options)
-    return data
+        return function(*args)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(function, *args).result()
 
 
 # ---------------------------------------------------------------------------------------------
 # Regions, SVG for HTML, side by side
 # ---------------------------------------------------------------------------------------------
 
-def extract_region(model_path: Path, region_path: Path, region: dict = STEM_AND_FIRST_BLOCK) -> Path:
+def extract_region(model_path: Path, region_path: Path, region: dict = STEM_CONV) -> Path:
     """Write the part of a model between ``region["inputs"]`` and ``region["outputs"]`` as its own ONNX file.
 
     The region keeps the model's metadata, marked with what the region is (it is not a classifier).
@@ -305,44 +313,183 @@ def svg_size(svg: bytes | str) -> tuple[float, float]:
     return float(root.get("width")), float(root.get("height"))
 
 
-def side_by_side_html(left_svg, right_svg, left_title: str, right_title: str, scale: float = 0.75) -> str:
-    """An HTML table with two renders side by side at the same zoom, so sizes compare honestly."""
+def node_changes(before_path: Path, after_path: Path) -> dict[str, dict[str, str]]:
+    """Which nodes a graph edit removed, added or rewrote, by node name: {"before": {...}, "after": {...}}.
+
+    "rewritten" means the node is in both graphs but reads other tensors or other constant values (a new zero
+    point, a float bias, a Q read directly instead of through a Cast). Constants are compared by value, and
+    ``Constant`` nodes themselves are left out (Netron draws their values inside the nodes that read them).
+    """
+    from .onnx_inspect import constant_value
+
+    models = {side: load_onnx(Path(path)) for side, path in (("before", before_path), ("after", after_path))}
+
+    def inputs_of(model) -> dict[str, tuple]:
+        described = {}
+        for node in model.graph.node:
+            if node.op_type == "Constant":  # not drawn by Netron; its value is compared where it is read
+                continue
+            parts = []
+            for name in node.input:
+                value = constant_value(model, name) if name else None
+                parts.append(("tensor", name) if value is None else (str(value.dtype), value.shape, value.tobytes()))
+            described[node.name] = tuple(parts)
+        return described
+
+    before, after = inputs_of(models["before"]), inputs_of(models["after"])
+    changes = {"before": {}, "after": {}}
+    for name in before:
+        if name not in after:
+            changes["before"][name] = "removed"
+        elif before[name] != after[name]:
+            changes["before"][name] = changes["after"][name] = "rewritten"
+    changes["after"].update({name: "added" for name in after if name not in before})
+    return changes
+
+
+def highlight_nodes(svg: bytes | str, kinds: dict[str, str]) -> str:
+    """The Netron SVG with each named node outlined in its change colour (``CHANGE_COLORS``)."""
+    text = svg.decode("utf-8") if isinstance(svg, bytes) else svg
+    rules = [f'g[id="node-name-{html.escape(name, quote=True)}"] path {{ stroke: {CHANGE_COLORS[kind]} !important; '
+             f'stroke-width: 4px !important; }}' for name, kind in sorted(kinds.items())]
+    if not rules:
+        return text
+    root = re.search(r"<svg\b[^>]*>", text)
+    if root is None:
+        raise TutorialError("This is not an SVG document (no <svg> element).")
+    return text[:root.end()] + "<style>" + " ".join(rules) + "</style>" + text[root.end():]
+
+
+def svg_to_png(svg: bytes | str, path: Path, scale: float = 1.5, timeout_s: float = 60.0) -> Path:
+    """Draw the SVG in the same headless Chromium that laid it out and save it as PNG (``scale`` x its size).
+
+    A PNG looks the same everywhere; an SVG shown in another browser uses that browser's fonts, and a label
+    measured with one font can spill out of its box in another.
+    """
+    reason = browser_unavailable_reason()
+    if reason:
+        raise NetronRenderError(f"Cannot draw the SVG: {reason}.")
+    text = svg_for_html(svg)
+
+    def draw() -> bytes:
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_executable(), headless=True,
+                                                 args=CHROMIUM_ARGS, timeout=int(timeout_s * 1000))
+            try:
+                page = browser.new_page(device_scale_factor=scale, viewport={"width": 1600, "height": 1200})
+                page.route("**/*", lambda route: route.abort())
+                page.set_content(f'<html><body style="margin:0;background:#fff">{text}</body></html>',
+                                 timeout=int(timeout_s * 1000))
+                return page.locator("svg").first.screenshot(timeout=int(timeout_s * 1000))
+            finally:
+                browser.close()
+
+    data = _outside_event_loop(draw)
+    path = Path(path)
+    with written_atomically(path) as partial:
+        partial.write_bytes(data)
+    return path
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG file, read from its header."""
+    header = Path(path).read_bytes()[:24]
+    if header[:8] != b"\x89PNG\r\n\x1a\n":
+        raise TutorialError(f"{path} is not a PNG file.")
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def displayed_height(pngs: list[Path], scale: float = 1.5) -> float:
+    """The height (CSS pixels) at which ``before_after_html`` shows these PNGs side by side."""
+    natural = max(png_size(path)[1] for path in pngs) / scale
+    return min(natural, MAX_DISPLAY_HEIGHT)
+
+
+def before_after_html(before_png: Path, after_png: Path, before_title: str, after_title: str,
+                      kinds: dict[str, dict[str, str]] | None = None, scale: float = 1.5) -> str:
+    """Two PNG renders side by side at the same zoom (at most ``MAX_DISPLAY_HEIGHT`` px tall), with a legend of
+    the highlighted changes and how many nodes each kind has on each side."""
+    height = displayed_height([before_png, after_png], scale)
+    zoom = height / (max(png_size(path)[1] for path in (before_png, after_png)) / scale)
     cells = []
-    for svg, title in ((left_svg, left_title), (right_svg, right_title)):
-        width, _ = svg_size(svg)
-        cells.append(
-            f'<td style="vertical-align:top;text-align:center"><b>{html.escape(title)}</b><br>'
-            f'<img src="{svg_data_uri(svg)}" width="{width * scale:.0f}" style="max-width:none" alt="{html.escape(title)}"></td>'
-        )
-    return f'<table><tr>{"".join(cells)}</tr></table>'
+    for path, title in ((before_png, before_title), (after_png, after_title)):
+        width, pixels_high = png_size(path)
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        cells.append(f'<td style="vertical-align:top;text-align:center;padding:0 12px"><b>{html.escape(title)}</b><br>'
+                     f'<img src="data:image/png;base64,{data}" width="{width / scale * zoom:.0f}" '
+                     f'height="{pixels_high / scale * zoom:.0f}" style="max-width:none" alt="{html.escape(title)}"></td>')
+    legend = ""
+    if kinds:
+        counts = collections.Counter(kind for side in kinds.values() for kind in side.values())
+        legend = "".join(
+            f'<span style="display:inline-block;margin-right:18px"><span style="display:inline-block;width:14px;'
+            f'height:14px;border:3px solid {CHANGE_COLORS[kind]};vertical-align:middle;margin-right:5px"></span>'
+            f'{html.escape(CHANGE_MEANING[kind])}</span>' for kind in CHANGE_COLORS if counts[kind])
+        legend = f'<div style="margin:4px 0 8px 0">{legend}</div>'
+    return f'{legend}<table><tr>{"".join(cells)}</tr></table>'
 
 
 def _render_regions(models: dict[str, Path], prefix: str, out_dir: Path, regions_dir: Path | None,
-                    timeout_s: float, region: dict = STEM_AND_FIRST_BLOCK) -> dict[str, Path]:
-    """Cut ``region`` out of each model, render it, and write ``<prefix>_<name>.svg``; returns {name: SVG path}."""
+                    timeout_s: float, region: dict = STEM_CONV) -> dict[str, Path]:
+    """Cut ``region`` out of two models, render both, outline what changed from the first to the second.
+
+    Writes ``<prefix>_<name>.svg`` (Netron's drawing) and ``<prefix>_<name>.png`` (the same with the changed nodes
+    outlined) for each model; returns {"<name>": SVG path, "<name>_png": PNG path, ..., "changes": JSON path}.
+    """
     regions_dir = Path(regions_dir or out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     regions_dir.mkdir(parents=True, exist_ok=True)
+    regions = {name: extract_region(model_path, regions_dir / f"{prefix}_{name}.onnx", region)
+               for name, model_path in models.items()}
+    (before_name, before), (after_name, after) = regions.items()
+    changes = node_changes(before, after)
     written = {}
-    for name, model_path in models.items():
-        region_onnx = extract_region(model_path, regions_dir / f"{prefix}_{name}.onnx", region)
-        written[name] = _write(out_dir / f"{prefix}_{name}.svg", svg_for_html(render_onnx(region_onnx, "svg", timeout_s)))
+    for name, side in ((before_name, "before"), (after_name, "after")):
+        svg = svg_for_html(render_onnx(regions[name], "svg", timeout_s))
+        written[name] = _write(out_dir / f"{prefix}_{name}.svg", svg)
+        written[f"{name}_png"] = svg_to_png(highlight_nodes(svg, changes[side]), out_dir / f"{prefix}_{name}.png",
+                                            timeout_s=timeout_s)
+    written["changes"] = _write(out_dir / f"{prefix}_changes.json", json.dumps(changes, indent=1, sort_keys=True))
     return written
 
 
 def render_before_after(raw_path: Path, fixed_path: Path, out_dir: Path, whole_graphs: bool = True,
                         regions_dir: Path | None = None, timeout_s: float = 60.0) -> dict[str, Path]:
-    """Render the stem and first residual block of both graphs, and the whole fixed graph, into ``out_dir``.
+    """Render the stem convolution of both graphs, and the whole fixed graph, into ``out_dir``.
 
-    Returns {name: path}: ``region_raw`` and ``region_fixed`` (SVG) and, with ``whole_graphs``,
+    Returns {name: path}: ``region_raw``/``region_fixed`` (SVG), ``region_raw_png``/``region_fixed_png`` (PNG with
+    the changed nodes outlined), ``region_changes`` (JSON: node name -> kind of change) and, with ``whole_graphs``,
     ``whole_fixed`` (SVG). The region ONNX files go to ``regions_dir`` (default: ``out_dir``).
     """
     out_dir = Path(out_dir)
-    svgs = _render_regions({"raw": raw_path, "fixed": fixed_path}, "stem_block", out_dir, regions_dir, timeout_s)
-    written = {f"region_{name}": path for name, path in svgs.items()}
+    found = _render_regions({"raw": raw_path, "fixed": fixed_path}, "stem_conv", out_dir, regions_dir, timeout_s)
+    written = {f"region_{name}": path for name, path in found.items()}
     if whole_graphs:
         written["whole_fixed"] = _write(out_dir / "whole_graph_fixed.svg", svg_for_html(render_onnx(fixed_path, "svg", timeout_s)))
     return written
+
+
+def read_changes(path: Path) -> dict[str, dict[str, str]]:
+    """The node changes a render recorded (``node_changes``'s result, saved next to the PNGs)."""
+    return json.loads(Path(path).read_text())
+
+
+def link_from_notebooks(path: Path, notebook_dir: Path | None = None) -> str:
+    """A link to ``path`` that works in Jupyter started in ``notebooks/`` (it serves nothing above its folder).
+
+    Files under ``notebooks/`` are linked where they are; anything else is copied to ``notebooks/renders/``
+    (ignored by git) first.
+    """
+    notebook_dir = Path(notebook_dir or REPO_ROOT / "notebooks").resolve()
+    path = Path(path).resolve()
+    if notebook_dir not in path.parents:
+        copy = notebook_dir / "renders" / path.parent.name / path.name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, copy)
+        path = copy
+    return path.relative_to(notebook_dir).as_posix()
 
 
 def committed_figures(folder: Path = None) -> dict:
@@ -459,12 +606,7 @@ def text_outside_boxes(svg: bytes | str, timeout_s: float = 30.0) -> list[str]:
             finally:
                 browser.close()
 
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return check()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(check).result()
+    return _outside_event_loop(check)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,7 +621,8 @@ COMMITTED_FIGURES_05 = REPO_ROOT / "notebooks" / "figures" / "05_qdq_placement"
 
 def render_residual_block(unoptimized_path: Path, fused_path: Path, out_dir: Path, regions_dir: Path | None = None,
                           timeout_s: float = 60.0) -> dict[str, Path]:
-    """Render residual block layer2.0 of both graphs (notebook 05); returns {"block_unoptimized", "block_fused"}: SVG paths."""
-    svgs = _render_regions({"unoptimized": unoptimized_path, "fused": fused_path}, "residual_block", Path(out_dir),
-                           regions_dir, timeout_s, RESIDUAL_BLOCK)
-    return {f"block_{name}": path for name, path in svgs.items()}
+    """Render residual block layer2.0 of both graphs (notebook 05): {"block_unoptimized", "block_fused"} (SVG),
+    ``block_unoptimized_png``/``block_fused_png`` (changed nodes outlined) and ``block_changes`` (JSON)."""
+    found = _render_regions({"unoptimized": unoptimized_path, "fused": fused_path}, "residual_block", Path(out_dir),
+                            regions_dir, timeout_s, RESIDUAL_BLOCK)
+    return {f"block_{name}": path for name, path in found.items()}

@@ -1,6 +1,7 @@
 """helpers.netron_render: real Netron renders in a headless Chromium (skipped, with the reason, without a browser)."""
 
 import asyncio
+import json
 import time
 
 import netron
@@ -10,6 +11,7 @@ import pytest
 from helpers.config import TutorialError
 from helpers.netron_render import (
     COMMITTED_FIGURES,
+    MAX_DISPLAY_HEIGHT,
     NetronRenderError,
     committed_figures,
     _render_in_this_thread,
@@ -18,7 +20,12 @@ from helpers.netron_render import (
     extract_region,
     render_before_after,
     render_onnx,
-    side_by_side_html,
+    before_after_html,
+    displayed_height,
+    highlight_nodes,
+    link_from_notebooks,
+    node_changes,
+    png_size,
     svg_for_html,
     svg_size,
     svg_texts,
@@ -47,14 +54,47 @@ def region_svgs(regions):
 
 # --- without a browser -----------------------------------------------------------------------
 
-def test_region_is_the_stem_and_first_block_and_keeps_the_metadata(regions, resnet18_int8_raw_onnx):
+def test_region_is_the_stem_convolution_and_keeps_the_metadata(regions, resnet18_int8_raw_onnx):
     model = onnx.load(str(regions["raw"]))
     ops = [node.op_type for node in model.graph.node]
-    assert ops.count("Conv") == 3 and ops.count("Add") == 1  # stem conv, block conv1 and conv2, residual add
-    assert [output.name for output in model.graph.output] == ["/layer1/0/Relu_output_0"]
+    assert ops.count("Conv") == 1 and ops.count("Relu") == 1 and "Add" not in ops  # one Conv block, nothing else
+    assert [output.name for output in model.graph.output] == ["/layer1/0/conv1/DequantizeLinear_output_0"]
     metadata = read_metadata(regions["raw"])
-    assert metadata["region_of"] == resnet18_int8_raw_onnx.name and "first residual block" in metadata["region"]
+    assert metadata["region_of"] == resnet18_int8_raw_onnx.name and "stem convolution" in metadata["region"]
     assert metadata["normalization_mean"] == read_metadata(resnet18_int8_raw_onnx)["normalization_mean"]
+
+
+def test_node_changes_finds_what_the_surgery_removed_and_rewrote(regions):
+    changes = node_changes(regions["raw"], regions["fixed"])
+    removed = {name for name, kind in changes["before"].items() if kind == "removed"}
+    rewritten = {name for name, kind in changes["after"].items() if kind == "rewritten"}
+    assert {"/conv1/Cast", "/layer1/0/conv1/Cast", "/conv1/ConstantOfShape", "/conv1/DequantizeLinear_2"} <= removed
+    # new zero points on every activation Q/DQ, the Conv's float bias, the DQs reading their Q directly
+    assert {"/quant/QuantizeLinear", "/conv1/DequantizeLinear", "/conv1/Conv", "/conv1/QuantizeLinear",
+            "/layer1/0/conv1/DequantizeLinear"} <= rewritten
+    assert "/conv1/Relu" not in changes["after"] and "/conv1/DequantizeLinear_1" not in changes["after"]  # untouched
+    assert node_changes(regions["fixed"], regions["fixed"]) == {"before": {}, "after": {}}
+
+
+def test_highlight_outlines_exactly_the_named_nodes():
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><g id="node-name-/a/Cast"><path/></g>'
+           '<g id="node-name-/b/Conv"><path/></g></svg>')
+    marked = highlight_nodes(svg, {"/a/Cast": "removed"})
+    assert 'g[id="node-name-/a/Cast"] path { stroke: #d62728' in marked and "/b/Conv\"] path" not in marked
+    assert highlight_nodes(svg, {}) == svg
+
+
+def test_links_work_from_the_notebooks_folder(tmp_path):
+    outside = tmp_path / "renders_03" / "whole.svg"
+    outside.parent.mkdir()
+    outside.write_text("<svg/>")
+    notebooks = tmp_path / "notebooks"
+    link = link_from_notebooks(outside, notebooks)
+    assert link == "renders/renders_03/whole.svg" and (notebooks / link).read_text() == "<svg/>"
+    inside = notebooks / "figures" / "x.svg"
+    inside.parent.mkdir(parents=True)
+    inside.write_text("<svg/>")
+    assert link_from_notebooks(inside, notebooks) == "figures/x.svg"
 
 
 def test_extract_region_names_missing_tensors(resnet18_int8_raw_onnx, tmp_path):
@@ -85,10 +125,15 @@ def test_the_committed_renders_show_the_change_and_say_where_they_came_from():
     assert info["made_by"] == "python tools/render_graphs.py" and info["profile"] in ("quick", "full")
     assert info["models"]["fixed"]["precision"] == "int8-qdq-tensorrt" and len(info["models"]["raw"]["sha256"]) == 64
     before, after = (figures[key].read_text(encoding="utf-8") for key in ("region_raw", "region_fixed"))
-    assert drawn_node_types(before)["Cast"] >= 4 and "Cast" not in drawn_node_types(after)
+    assert drawn_node_types(before)["Cast"] == 3 and "Cast" not in drawn_node_types(after)
     assert "y_zero_point = 128" in svg_texts(before) and "y_zero_point = 0" in svg_texts(after)
     assert drawn_node_types(figures["whole_fixed"].read_text(encoding="utf-8"))["Conv"] == 20
     assert all(path.parent == COMMITTED_FIGURES for key, path in figures.items() if key != "info")
+    # the PNGs shown in the notebook: legible (shown at full size) and no taller than the display limit
+    assert displayed_height([figures["region_raw_png"], figures["region_fixed_png"]]) <= MAX_DISPLAY_HEIGHT
+    assert min(png_size(figures["region_fixed_png"])) > 300
+    changes = json.loads(figures["region_changes"].read_text())
+    assert "removed" in changes["before"].values() and "rewritten" in changes["after"].values()
 
 
 # --- with the browser --------------------------------------------------------------------------
@@ -96,9 +141,9 @@ def test_the_committed_renders_show_the_change_and_say_where_they_came_from():
 @needs_browser
 def test_renders_show_casts_and_zero_point_128_before_and_neither_after(region_svgs):
     before, after = drawn_node_types(region_svgs["raw"]), drawn_node_types(region_svgs["fixed"])
-    assert before["Cast"] >= 4 and "Cast" not in after
-    assert before["ConstantOfShape"] == 3 and "ConstantOfShape" not in after
-    assert after["Conv"] == before["Conv"] == 3 and after["Add"] == 1
+    assert before["Cast"] == 3 and "Cast" not in after  # two after QuantizeLinear, one in the bias zero point
+    assert before["ConstantOfShape"] == 1 and "ConstantOfShape" not in after
+    assert after["Conv"] == before["Conv"] == 1
     texts_before, texts_after = svg_texts(region_svgs["raw"]), svg_texts(region_svgs["fixed"])
     assert "y_zero_point = 128" in texts_before and "to = uint8" in texts_before
     assert "y_zero_point = 0" in texts_after and "x_zero_point = 0" in texts_after
@@ -146,14 +191,18 @@ def test_renders_inside_a_running_event_loop_like_jupyter(regions):
     async def in_loop():
         return render_onnx(regions["fixed"], "svg")
 
-    assert drawn_node_types(asyncio.run(in_loop()))["Conv"] == 3
+    assert drawn_node_types(asyncio.run(in_loop()))["Conv"] == 1
 
 
 @needs_browser
 def test_render_before_after_writes_the_notebook_figures(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, tmp_path, region_svgs):
     written = render_before_after(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, tmp_path, whole_graphs=True)
-    assert set(written) == {"region_raw", "region_fixed", "whole_fixed"}
+    assert set(written) == {"region_raw", "region_fixed", "region_raw_png", "region_fixed_png", "region_changes", "whole_fixed"}
     whole = written["whole_fixed"].read_text()
     assert drawn_node_types(whole)["Conv"] == 20 and "viewBox" in whole
-    html = side_by_side_html(written["region_raw"].read_text(), written["region_fixed"].read_text(), "before", "after")
-    assert html.count("data:image/svg+xml;base64,") == 2 and "<table>" in html
+    assert written["region_raw_png"].read_bytes().startswith(b"\x89PNG")
+    changes = json.loads(written["region_changes"].read_text())
+    html = before_after_html(written["region_raw_png"], written["region_fixed_png"], "before", "after", changes)
+    assert html.count("data:image/png;base64,") == 2 and "<table>" in html
+    assert "removed by the surgery" in html and "rewritten" in html and "added by" not in html  # legend: kinds present only
+    assert displayed_height([written["region_raw_png"], written["region_fixed_png"]]) <= MAX_DISPLAY_HEIGHT

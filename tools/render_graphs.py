@@ -7,7 +7,8 @@
 Inputs: the raw INT8 export of notebook 02 and the fixed graph of notebook 03 (artifacts
 ``int8_onnx_raw`` and ``int8_onnx_fixed``). Writes, into the output folder:
 
-* ``stem_block_raw.svg`` / ``stem_block_fixed.svg`` - the stem and first residual block, before and after surgery;
+* ``stem_conv_raw.svg`` / ``stem_conv_fixed.svg`` - the stem convolution, before and after surgery, and the same as
+  ``.png`` with the changed nodes outlined (``stem_conv_changes.json`` lists them);
 * ``whole_graph_fixed.svg`` - the whole fixed graph;
 * ``render_info.json`` - which models these came from (file, sha256, metadata), the profile, the
   Netron and Chromium versions, and when.
