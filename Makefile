@@ -23,7 +23,7 @@ ifeq ($(MODELOPT),1)
 MODELOPT_SETUP := modelopt-setup
 endif
 
-.PHONY: setup tutorial test unit-tests notebook-tests check-notebooks renders modelopt-setup modelopt-compare clean
+.PHONY: setup tutorial executed-notebooks test unit-tests notebook-tests check-notebooks renders modelopt-setup modelopt-compare clean
 
 setup: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ $(VENV)/.installed: pyproject.toml
 ## Run every notebook in order, headless; executed copies land in artifacts/<profile>/executed/.
 tutorial: setup $(MODELOPT_SETUP)
 	$(PY) tools/run_notebooks.py
+
+## On a GPU machine: the whole series with the full profile, executed copies (outputs included) and the run's
+## provenance written to results/executed-full-profile/ (the README links them; notebooks/ stays stripped).
+executed-notebooks: setup $(MODELOPT_SETUP)
+	TUTORIAL_PROFILE=full $(PY) tools/run_notebooks.py --executed-to results/executed-full-profile
 
 ## Unit tests, then every notebook end to end under nbval (quick profile, offline data).
 test: unit-tests notebook-tests

@@ -6,10 +6,20 @@ notebooks/ stay as committed (without outputs). Stops at the first notebook that
 
     python tools/run_notebooks.py            # every notebook
     python tools/run_notebooks.py 01 02      # only those whose names start with 01 or 02
+    python tools/run_notebooks.py --executed-to results/executed-full-profile   # `make executed-notebooks`
+
+With ``--executed-to FOLDER`` the executed copies go to FOLDER instead, next to ``run_info.json``: the commit,
+profile, device, library versions and each notebook's time and outcome (the README links the folder that
+`make executed-notebooks` fills on a GPU machine).
 """
 
 from __future__ import annotations
 
+import argparse
+import datetime
+import json
+import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,20 +56,50 @@ def run_notebook(path: Path, output_folder: Path) -> float:
     return time.perf_counter() - started
 
 
-def main(prefixes: list[str]) -> int:
+def run_info(profile, runs: list[dict]) -> dict:
+    """Where and how the executed copies were made."""
+    import torch
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
+                           cwd=REPO_ROOT).stdout.strip()
+    return {
+        "made_by": "python tools/run_notebooks.py --executed-to ...",
+        "git_commit": (commit or "unknown") + ("+changes" if dirty else ""),
+        "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "profile": profile.name,
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "notebooks": runs,
+    }
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("prefixes", nargs="*", help="run only the notebooks whose names start with these")
+    parser.add_argument("--executed-to", type=Path, default=None,
+                        help="write the executed copies and run_info.json here (default: artifacts/<profile>/executed)")
+    args = parser.parse_args(argv)
     profile = get_profile()
-    output_folder = artifacts_dir(profile) / "executed"
+    output_folder = args.executed_to or artifacts_dir(profile) / "executed"
     print(f"profile {profile.name}; executed notebooks go to {output_folder}")
-    for path in notebooks_to_run(prefixes):
+    runs, status = [], 0
+    for path in notebooks_to_run(args.prefixes):
         print(f"running {path.name} ...", flush=True)
         try:
             seconds = run_notebook(path, output_folder)
         except CellExecutionError as error:
             print(f"\n{path.name} FAILED; its executed copy (with the error) is in {output_folder}.\n")
             print(str(error)[-3000:])
-            return 1
+            runs.append({"notebook": path.name, "outcome": "failed"})
+            status = 1
+            break
+        runs.append({"notebook": path.name, "outcome": "ran", "seconds": round(seconds, 1)})
         print(f"  done in {seconds:.0f} s", flush=True)
-    return 0
+    if args.executed_to is not None:
+        (output_folder / "run_info.json").write_text(json.dumps(run_info(profile, runs), indent=2) + "\n")
+    return status
 
 
 if __name__ == "__main__":
