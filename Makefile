@@ -23,7 +23,7 @@ ifeq ($(MODELOPT),1)
 MODELOPT_SETUP := modelopt-setup
 endif
 
-.PHONY: setup tutorial executed-notebooks test unit-tests notebook-tests check-notebooks renders modelopt-setup modelopt-compare clean
+.PHONY: setup tutorial executed-notebooks test unit-tests notebook-tests check-notebooks renders modelopt-setup modelopt-compare mutation clean
 
 setup: $(VENV)/.installed
 
@@ -70,5 +70,14 @@ modelopt-setup: setup
 modelopt-compare: setup
 	$(PY) tools/modelopt_compare.py
 
+## Mutation testing of helpers/surgery.py, qdq_rules.py and quantization.py, each against its own test file; writes
+## results/mutation/mutation_report.md. About an hour on 2 cores, so not part of `make test` or CI.
+mutation: $(VENV)/.mutation-installed
+	$(PY) tools/mutation_testing.py
+
+$(VENV)/.mutation-installed: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	touch $@
+
 clean:
-	rm -rf artifacts
+	rm -rf artifacts .mutation
