@@ -180,6 +180,14 @@ def accuracy_on_onnxruntime(graphs: dict[str, Path], images: np.ndarray, labels:
             for row in accuracy_rows(predictions, labels, reference)}
 
 
+def graph_records(graphs: dict[str, Path], images: np.ndarray, labels: np.ndarray, reference: str, batch_size: int = 500,
+                  known_predictions: dict[str, np.ndarray] | None = None) -> dict[str, dict]:
+    """The comparison of ``compare``, one entry per graph: ``graph_summary`` (Q/DQ counts, placement, rule findings)
+    and ``accuracy_on_onnxruntime`` (top-1, its 95 % interval, agreement with ``reference``)."""
+    accuracy = accuracy_on_onnxruntime(graphs, images, labels, reference, batch_size, known_predictions)
+    return {name: {**graph_summary(path), **accuracy[name]} for name, path in graphs.items()}
+
+
 def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: Profile, work_dir: Path,
             result_path: Path, venv: Path | None = None, log=print,
             known_predictions: dict[str, np.ndarray] | None = None) -> dict:
@@ -210,8 +218,8 @@ def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: 
     log(f"evaluating {len(graphs)} graphs with ONNX Runtime on the test images")
     test = dataset.test
     started = time.perf_counter()
-    accuracy = accuracy_on_onnxruntime(graphs, test.images, test.labels, reference="unoptimized (notebook 03)",
-                                       batch_size=profile.eval_batch_size, known_predictions=known_predictions)
+    compared = graph_records(graphs, test.images, test.labels, reference="unoptimized (notebook 03)",
+                             batch_size=profile.eval_batch_size, known_predictions=known_predictions)
     record = {
         "schema": SCHEMA,
         "made_by": "helpers.modelopt_compare.compare (python tools/modelopt_compare.py, or notebook 05)",
@@ -225,7 +233,7 @@ def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: 
                      "seconds": round(modelopt_seconds, 1), "versions": modelopt_versions(venv)},
         "onnxruntime_evaluation": {"onnxruntime": onnxruntime.__version__, "graph_optimizations": "disabled (run as written)",
                                    "test_images": int(len(test)), "seconds": round(time.perf_counter() - started, 1)},
-        "graphs": {name: {**graph_summary(path), **accuracy[name]} for name, path in graphs.items()},
+        "graphs": compared,
     }
     write_json(result_path, record)
     log(f"wrote {result_path}")
