@@ -1,0 +1,5 @@
+"""Retains the device's primary context, the one PyTorch uses (what the real module does)."""
+
+import trt_double_device as _dev
+
+_dev.DEVICE.primary_context = True
