@@ -7,6 +7,8 @@ Written against the TensorRT 10.12+ and 11.x Python API (the two accept the same
 * the network is *strongly typed*: every tensor's precision comes from the ONNX model (FP32 ONNX ->
   FP32 engine, FP16-typed ONNX -> FP16 engine, Q/DQ ONNX -> INT8 engine). TensorRT 11 removed the
   precision flags (``BuilderFlag.FP16/INT8``) and the INT8 calibrator; 10.12 deprecated them;
+* one optimization profile per benchmark batch size, each tuned for that batch (opt = max = the batch),
+  so a timing row at batch *b* is what TensorRT gives for *b*, not for some other batch;
 * tensors are addressed by name (``execute_async_v3``), never by binding index;
 * buffers live in pycuda memory on the device's *primary* context (``pycuda.autoprimaryctx``), the
   context PyTorch uses too, so both can run in one process.
@@ -14,13 +16,15 @@ Written against the TensorRT 10.12+ and 11.x Python API (the two accept the same
 Everything that touches ``tensorrt`` or ``pycuda`` needs an NVIDIA GPU with both installed.
 ``tensorrt_unavailable_reason()`` says in one line why that is not the case; the notebook prints it
 (``report_skip``) and goes on with what can run. The pure parts (parser-error text, inspector-JSON
-parsing, trtexec command lines) run and are tested everywhere.
+parsing, trtexec command lines) run and are tested everywhere; the rest is tested against a
+contract-checking stand-in for TensorRT and pycuda (``tests/trt_double``), never imported from here.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -33,6 +37,7 @@ from .onnx_export import INPUT_NAME, preprocess_from_metadata, read_metadata
 
 MINIMUM_TENSORRT = (10, 12)
 DEFAULT_WORKSPACE_BYTES = 2 << 30  # 2 GiB: far more than ResNet18 at batch 512 needs
+DEFAULT_PROFILE_BATCHES = (1, 32, 512)
 INSTALL_HINT = ("on a machine with an NVIDIA GPU: `pip install tensorrt` (CUDA 13) or `pip install tensorrt-cu12`, "
                 "and `pip install pycuda` (or `conda install -c conda-forge pycuda`)")
 
@@ -48,13 +53,18 @@ def _import_problem(module: str) -> str | None:
         return f"{type(error).__name__}: {first_line[:200]}"
 
 
+def cuda_gpu_visible() -> bool:
+    """Whether PyTorch sees a CUDA GPU (TensorRT needs one)."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def tensorrt_unavailable_reason(install_hint: bool = True) -> str | None:
     """None when TensorRT engines can be built and run here; else one line saying what is missing
     (and, with ``install_hint``, how to install it)."""
-    import torch
-
     problems = []
-    if not torch.cuda.is_available():
+    if not cuda_gpu_visible():
         problems.append("no CUDA GPU visible to PyTorch")
     tensorrt_problem = _import_problem("tensorrt")
     if tensorrt_problem:
@@ -77,12 +87,17 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 
 
 def installed_tensorrt_version() -> str:
-    """The TensorRT version, or why TensorRT is not usable here (for provenance records)."""
+    """The TensorRT version, or why TensorRT is not usable here (for provenance records).
+
+    A stand-in module that declares itself one (``__test_double__``) is named as such, so that nothing
+    it produces can pass for a TensorRT result.
+    """
     reason = tensorrt_unavailable_reason(install_hint=False)
     if reason is None:
         import tensorrt as trt
 
-        return trt.__version__
+        note = getattr(trt, "__test_double__", "")
+        return f"{trt.__version__} (TEST DOUBLE: {note})" if note else trt.__version__
     return "not usable here: " + reason
 
 
@@ -108,9 +123,18 @@ def import_pycuda():
     return cuda
 
 
-def make_logger(trt):
-    """A TensorRT logger that prints warnings and errors."""
-    return trt.Logger(trt.Logger.WARNING)
+_LOGGERS: dict = {}  # tensorrt module -> the one logger this process gives it
+
+
+def get_logger(trt):
+    """The process's one TensorRT logger (warnings and errors).
+
+    TensorRT keeps the logger of the first Builder or Runtime and warns when a later one brings another,
+    so every Builder and Runtime here shares this one.
+    """
+    if trt not in _LOGGERS:
+        _LOGGERS[trt] = trt.Logger(trt.Logger.WARNING)
+    return _LOGGERS[trt]
 
 
 # --- build ----------------------------------------------------------------------------------------
@@ -145,62 +169,109 @@ def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
 
 
 def batch_profile_shapes(input_chw: tuple[int, ...], min_batch: int, opt_batch: int, max_batch: int):
-    """(min, opt, max) input shapes of the optimization profile for a dynamic batch dimension."""
+    """(min, opt, max) input shapes of one optimization profile for a dynamic batch dimension."""
     if not 1 <= min_batch <= opt_batch <= max_batch:
         raise TutorialError(f"Batch sizes must satisfy 1 <= min <= opt <= max, got {min_batch}, {opt_batch}, {max_batch}.")
     return tuple((batch, *input_chw) for batch in (min_batch, opt_batch, max_batch))
 
 
-def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...], min_batch: int, opt_batch: int,
-                      max_batch: int, workspace_bytes: int, timing_cache: bytes, allow_tf32: bool):
+def batch_profiles(batch_sizes) -> list[tuple[int, int, int]]:
+    """One optimization profile per batch size: (min 1, opt = max = that batch), in increasing order.
+
+    TensorRT picks its kernels (tactics) for a profile's ``opt`` shape, so each benchmark row uses the
+    profile tuned for its own batch; min 1 lets any smaller batch (the last, partial batch of an
+    accuracy run) use it too.
+    """
+    sizes = sorted({int(size) for size in batch_sizes})
+    if not sizes or sizes[0] < 1:
+        raise TutorialError(f"Profile batch sizes must be positive integers, got {list(batch_sizes)}.")
+    return [(1, size, size) for size in sizes]
+
+
+def load_timing_cache(config, cache_bytes: bytes) -> tuple[object | None, str]:
+    """Give ``config`` a timing cache: the saved one when TensorRT accepts it, else a fresh one.
+
+    A cache saved by another TensorRT version or on another GPU may be refused: ``create_timing_cache``
+    then returns None, or ``set_timing_cache`` returns False. The build goes on with a fresh cache (the
+    file is replaced after the build), or with none when even a fresh one is refused.
+    Returns (the cache or None, what happened).
+    """
+    attempts = [(cache_bytes, "loaded from file")] if cache_bytes else []
+    attempts.append((b"", "fresh (the saved cache was refused: another TensorRT version or GPU?)" if cache_bytes else "fresh"))
+    for data, status in attempts:
+        cache = config.create_timing_cache(data)
+        if cache is not None and config.set_timing_cache(cache, False):
+            return cache, status
+    return None, "none (TensorRT refused even an empty timing cache)"
+
+
+def save_timing_cache(config, path: Path) -> str:
+    """Write the config's timing cache to ``path`` in one step; say what happened."""
+    cache = config.get_timing_cache()
+    serialized = cache.serialize() if cache is not None else None
+    if serialized is None:
+        return "not saved (the builder config holds no timing cache)"
+    with written_atomically(path) as partial:
+        partial.write_bytes(bytes(serialized))
+    return "saved"
+
+
+def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...], profiles: list[tuple[int, int, int]],
+                      workspace_bytes: int, timing_cache: bytes, allow_tf32: bool):
     """The builder config: workspace limit, detailed profiling (for the inspector), timing cache,
-    TF32 off for a strict FP32 baseline, one optimization profile over the batch dimension."""
+    TF32 off for a strict FP32 baseline, one optimization profile per batch size.
+
+    Returns (config, what happened to the timing cache)."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     if not allow_tf32:
         config.clear_flag(trt.BuilderFlag.TF32)  # on by default: an "FP32" engine would otherwise use TF32 math
-    cache = config.create_timing_cache(timing_cache)
-    config.set_timing_cache(cache, False)
-    profile = builder.create_optimization_profile()
-    profile.set_shape(input_name, *batch_profile_shapes(input_chw, min_batch, opt_batch, max_batch))
-    config.add_optimization_profile(profile)
-    return config
+    _, cache_status = load_timing_cache(config, timing_cache)
+    for min_batch, opt_batch, max_batch in profiles:
+        profile = builder.create_optimization_profile()
+        profile.set_shape(input_name, *batch_profile_shapes(input_chw, min_batch, opt_batch, max_batch))
+        config.add_optimization_profile(profile)
+    return config, cache_status
 
 
-def build_engine_plan(onnx_path: Path, plan_path: Path, *, min_batch: int = 1, opt_batch: int = 32, max_batch: int = 512,
-                 workspace_bytes: int = DEFAULT_WORKSPACE_BYTES, timing_cache_path: Path | None = None,
-                 allow_tf32: bool = False) -> dict:
+def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAULT_PROFILE_BATCHES,
+                      workspace_bytes: int = DEFAULT_WORKSPACE_BYTES, timing_cache_path: Path | str | None = None,
+                      allow_tf32: bool = False) -> dict:
     """Build a TensorRT engine (plan file) from an ONNX model; return a record of the build.
 
-    The precision is the ONNX model's own (strong typing). The timing cache, when given, is read
-    before and written after the build, so later builds of similar layers are faster.
+    The precision is the ONNX model's own (strong typing). The engine gets one optimization profile per
+    entry of ``profile_batches`` (see ``batch_profiles``). The timing cache, when given, is read before
+    and written after the build (the plan is saved first), so later builds of similar layers are faster.
     """
     trt = import_tensorrt()
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
+    timing_cache_path = Path(timing_cache_path) if timing_cache_path else None
     metadata = read_metadata(onnx_path)
     input_name = metadata.get("input_name", INPUT_NAME)
     input_chw = tuple(json.loads(metadata.get("input_shape", '["batch", 3, 32, 32]'))[1:])
-    logger = make_logger(trt)
+    profiles = batch_profiles(profile_batches)
+    logger = get_logger(trt)
     builder = trt.Builder(logger)
     network, parser = parse_onnx_into_network(trt, builder, logger, onnx_path)
-    cache_bytes = timing_cache_path.read_bytes() if timing_cache_path and Path(timing_cache_path).is_file() else b""
-    config = configure_builder(trt, builder, input_name, input_chw, min_batch, opt_batch, max_batch,
-                               workspace_bytes, cache_bytes, allow_tf32)
+    cache_bytes = timing_cache_path.read_bytes() if timing_cache_path and timing_cache_path.is_file() else b""
+    config, cache_status = configure_builder(trt, builder, input_name, input_chw, profiles, workspace_bytes,
+                                             cache_bytes, allow_tf32)
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     build_seconds = time.perf_counter() - started
     if serialized is None:
         raise TutorialError(f"TensorRT could not build an engine from {onnx_path}; the log lines above say why.")
-    if timing_cache_path:
-        Path(timing_cache_path).write_bytes(bytes(config.get_timing_cache().serialize()))
     save_plan(bytes(serialized), plan_path)
+    if timing_cache_path:
+        cache_status += "; " + save_timing_cache(config, timing_cache_path)
     del parser  # the network's weights may live in the parser until the build is done
     return {
         "onnx": onnx_path.name, "plan": plan_path.name, "precision": metadata.get("precision", "unknown"),
-        "tensorrt_version": trt.__version__, "build_seconds": round(build_seconds, 2),
-        "batch_profile": {"min": min_batch, "opt": opt_batch, "max": max_batch},
-        "tf32": allow_tf32, "plan_bytes": plan_path.stat().st_size,
+        "tensorrt_version": installed_tensorrt_version(), "build_seconds": round(build_seconds, 2),
+        "profiles": [{"min": low, "opt": opt, "max": high} for low, opt, high in profiles],
+        "input_shape_chw": list(input_chw), "tf32": allow_tf32, "workspace_bytes": workspace_bytes,
+        "timing_cache": cache_status, "plan_bytes": plan_path.stat().st_size,
     }
 
 
@@ -217,7 +288,9 @@ def save_plan(plan: bytes, plan_path: Path) -> Path:
 class IOTensor:
     name: str
     is_input: bool
-    dtype: np.dtype
+    dtype: np.dtype | None  # None where numpy has no such type (BF16, FP8, INT4, FP4): the buffers hold raw bytes
+    itemsize: float  # bytes per element (0.5 for 4-bit types)
+    type_name: str  # TensorRT's name of the data type, e.g. "FLOAT", "BF16"
     shape: tuple[int, ...]  # -1 where the dimension is dynamic
 
 
@@ -232,7 +305,10 @@ class EngineSession:
     inputs: list[IOTensor]
     outputs: list[IOTensor]
     max_batch: int
-    host: dict = field(default_factory=dict)  # tensor name -> page-locked numpy array (max_batch rows)
+    profiles: list[tuple[int, int, int]]  # (min, opt, max) batch of each optimization profile
+    active_profile: int = 0
+    batch_size: int = 0  # the batch size the context's input shapes are set to
+    host: dict = field(default_factory=dict)  # tensor name -> page-locked numpy array (max_batch rows, or raw bytes)
     device: dict = field(default_factory=dict)  # tensor name -> pycuda DeviceAllocation
 
 
@@ -242,7 +318,7 @@ def load_engine(plan_path: Path):
     plan_path = Path(plan_path)
     if not plan_path.is_file():
         raise TutorialError(f"Engine file {plan_path} does not exist: build it first (build_engine_plan).")
-    runtime = trt.Runtime(make_logger(trt))
+    runtime = trt.Runtime(get_logger(trt))
     engine = runtime.deserialize_cuda_engine(plan_path.read_bytes())
     if engine is None:
         raise TutorialError(
@@ -251,53 +327,123 @@ def load_engine(plan_path: Path):
     return engine, runtime
 
 
+def numpy_dtype(trt, trt_dtype) -> np.dtype | None:
+    """The numpy type of a TensorRT data type, or None where numpy has none (BF16, FP8, INT4, FP4).
+
+    ``trt.nptype`` raises TypeError for those; NVIDIA's samples then allocate raw bytes by the type's
+    ``itemsize`` (samples/python/common_runtime.py), and so does ``open_session``.
+    """
+    try:
+        return np.dtype(trt.nptype(trt_dtype))
+    except TypeError:
+        return None
+
+
 def io_tensors(engine) -> list[IOTensor]:
-    """Name, direction, numpy dtype and shape of every input and output of an engine."""
+    """Name, direction, numpy dtype (or raw bytes), element size and shape of every input and output."""
     trt = import_tensorrt()
     tensors = []
     for index in range(engine.num_io_tensors):
         name = engine.get_tensor_name(index)
+        trt_dtype = engine.get_tensor_dtype(name)
         tensors.append(IOTensor(
             name=name,
             is_input=engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
-            dtype=np.dtype(trt.nptype(engine.get_tensor_dtype(name))),
+            dtype=numpy_dtype(trt, trt_dtype),
+            itemsize=float(trt_dtype.itemsize),
+            type_name=trt_dtype.name,
             shape=tuple(engine.get_tensor_shape(name)),
         ))
     return tensors
 
 
-def open_session(plan_path: Path, max_batch: int) -> EngineSession:
-    """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images."""
+def engine_profiles(engine, input_name: str) -> list[tuple[int, int, int]]:
+    """(min, opt, max) batch size of each optimization profile of an engine, read from the engine."""
+    return [tuple(int(shape[0]) for shape in engine.get_tensor_profile_shape(input_name, index))
+            for index in range(engine.num_optimization_profiles)]
+
+
+def profile_for_batch(profiles: list[tuple[int, int, int]], batch_size: int) -> int:
+    """The profile to run ``batch_size`` with: the one tuned for it (opt == batch), else the smallest
+    one whose range holds it."""
+    for index, (_, opt, _) in enumerate(profiles):
+        if opt == batch_size:
+            return index
+    fitting = [(high, index) for index, (low, _, high) in enumerate(profiles) if low <= batch_size <= high]
+    if not fitting:
+        raise TutorialError(f"No optimization profile of this engine covers batch size {batch_size} (profiles "
+                            f"(min, opt, max): {profiles}); rebuild it with that batch in profile_batches.")
+    return min(fitting)[1]
+
+
+def _buffer_bytes(tensor: IOTensor, shape) -> int:
+    return math.ceil(math.prod(int(dim) for dim in shape) * tensor.itemsize)
+
+
+def _new_host_buffer(cuda, tensor: IOTensor, shape):
+    if tensor.dtype is None:  # no numpy type: raw bytes
+        return cuda.pagelocked_empty((_buffer_bytes(tensor, shape),), np.uint8)
+    return cuda.pagelocked_empty(tuple(shape), tensor.dtype)
+
+
+def open_session(plan_path: Path, max_batch: int | None = None) -> EngineSession:
+    """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images
+    (default: the largest batch any of its optimization profiles allows)."""
     engine, runtime = load_engine(plan_path)  # a TutorialError naming what is missing, pycuda included
     cuda = import_pycuda()
     tensors = io_tensors(engine)
-    context = engine.create_execution_context()
-    session = EngineSession(engine=engine, runtime=runtime, context=context, stream=cuda.Stream(),
-                            inputs=[t for t in tensors if t.is_input], outputs=[t for t in tensors if not t.is_input],
-                            max_batch=max_batch)
+    inputs, outputs = [t for t in tensors if t.is_input], [t for t in tensors if not t.is_input]
+    profiles = engine_profiles(engine, inputs[0].name)
+    max_batch = max_batch or max(high for _, _, high in profiles)
+    session = EngineSession(engine=engine, runtime=runtime, context=engine.create_execution_context(),
+                            stream=cuda.Stream(), inputs=inputs, outputs=outputs, max_batch=max_batch,
+                            profiles=profiles)
     set_batch_size(session, max_batch)
     for tensor in tensors:
         shape = tuple(session.context.get_tensor_shape(tensor.name))  # resolved now that the input shape is set
-        session.host[tensor.name] = cuda.pagelocked_empty(shape, tensor.dtype)
+        session.host[tensor.name] = _new_host_buffer(cuda, tensor, shape)
         session.device[tensor.name] = cuda.mem_alloc(session.host[tensor.name].nbytes)
         session.context.set_tensor_address(tensor.name, int(session.device[tensor.name]))
     return session
 
 
 def set_batch_size(session: EngineSession, batch_size: int) -> None:
-    """Tell the execution context the batch size of the next run (within the engine's profile)."""
+    """Tell the execution context the batch size of the next run: switch to the optimization profile
+    for that batch (when it is not the active one), then set every input's shape."""
     if not 1 <= batch_size <= session.max_batch:
         raise TutorialError(f"Batch size {batch_size} is outside 1..{session.max_batch} of this session.")
+    index = profile_for_batch(session.profiles, batch_size)
+    if index != session.active_profile:
+        if not session.context.set_optimization_profile_async(index, session.stream.handle):
+            raise TutorialError(f"TensorRT refused to switch to optimization profile {index}; the log lines above say why.")
+        session.stream.synchronize()  # the switch may enqueue copies on this stream
+        session.active_profile = index
     for tensor in session.inputs:
         if not session.context.set_input_shape(tensor.name, (batch_size, *tensor.shape[1:])):
-            raise TutorialError(f"The engine refused batch size {batch_size} for '{tensor.name}': outside its "
-                                f"optimization profile (rebuild it with a larger max_batch).")
+            raise TutorialError(f"The engine refused batch size {batch_size} for '{tensor.name}': outside optimization "
+                                f"profile {index} {session.profiles[index]} (min, opt, max).")
+    session.batch_size = batch_size
 
 
-def enqueue_copy_in(session: EngineSession, batch_size: int) -> None:
+def active_profile(session: EngineSession) -> dict:
+    """The optimization profile the session runs with now, for result records."""
+    low, opt, high = session.profiles[session.active_profile]
+    return {"index": session.active_profile, "min": low, "opt": opt, "max": high}
+
+
+def host_view(session: EngineSession, tensor: IOTensor) -> np.ndarray:
+    """The part of a tensor's host buffer that the current shapes use: shape x itemsize bytes, no more."""
+    shape = tuple(session.context.get_tensor_shape(tensor.name))
+    buffer = session.host[tensor.name]
+    if tensor.dtype is None:
+        return buffer[:_buffer_bytes(tensor, shape)]
+    return buffer[:shape[0]].reshape(shape)
+
+
+def enqueue_copy_in(session: EngineSession) -> None:
     cuda = import_pycuda()
     for tensor in session.inputs:
-        cuda.memcpy_htod_async(session.device[tensor.name], session.host[tensor.name][:batch_size], session.stream)
+        cuda.memcpy_htod_async(session.device[tensor.name], host_view(session, tensor), session.stream)
 
 
 def enqueue_inference(session: EngineSession) -> None:
@@ -305,29 +451,33 @@ def enqueue_inference(session: EngineSession) -> None:
         raise TutorialError("TensorRT's execute_async_v3 failed; the log lines above say why.")
 
 
-def enqueue_copy_out(session: EngineSession, batch_size: int) -> None:
+def enqueue_copy_out(session: EngineSession) -> None:
     cuda = import_pycuda()
     for tensor in session.outputs:
-        cuda.memcpy_dtoh_async(session.host[tensor.name][:batch_size], session.device[tensor.name], session.stream)
+        cuda.memcpy_dtoh_async(host_view(session, tensor), session.device[tensor.name], session.stream)
 
 
 def infer(session: EngineSession, inputs: np.ndarray) -> np.ndarray:
     """Run one batch (host numpy in, host numpy out) through the engine's first input and output."""
-    batch_size = len(inputs)
-    set_batch_size(session, batch_size)
-    np.copyto(session.host[session.inputs[0].name][:batch_size], inputs, casting="same_kind")
-    enqueue_copy_in(session, batch_size)
+    for tensor in (session.inputs[0], session.outputs[0]):
+        if tensor.dtype is None:
+            raise TutorialError(f"Tensor '{tensor.name}' is {tensor.type_name}, which numpy cannot hold; export the "
+                                f"model with float32 (or float16) inputs and outputs to run it from numpy.")
+    set_batch_size(session, len(inputs))
+    np.copyto(host_view(session, session.inputs[0]), inputs, casting="same_kind")
+    enqueue_copy_in(session)
     enqueue_inference(session)
-    enqueue_copy_out(session, batch_size)
+    enqueue_copy_out(session)
     session.stream.synchronize()
-    return session.host[session.outputs[0].name][:batch_size].copy()
+    return host_view(session, session.outputs[0]).copy()
 
 
 def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Top-1 class of every image through a TensorRT engine; preprocessing comes from the metadata of
     the ONNX file the engine was built from."""
     metadata = read_metadata(onnx_path)
-    session = open_session(plan_path, max_batch=batch_size)
+    session = open_session(plan_path)
+    batch_size = min(batch_size, session.max_batch)
     predictions = []
     for start in range(0, len(images_uint8_nhwc), batch_size):
         inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
@@ -337,70 +487,86 @@ def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarr
 
 # --- timing (what trtexec measures) ---------------------------------------------------------------
 
-def time_engine(session: EngineSession, batch_size: int, iterations: int, warmup: int,
-                include_copies: bool) -> tuple[list[float], float]:
-    """Per-iteration GPU time in ms (CUDA events on the engine's stream) and the wall-clock seconds
-    of all timed iterations run back to back.
+def _write_random_input(session: EngineSession) -> None:
+    """Fill the inputs' host buffers (the current batch) with values; timing does not depend on them."""
+    generator = np.random.default_rng(0)
+    for tensor in session.inputs:
+        view = host_view(session, tensor)
+        if tensor.dtype is None:
+            view[:] = generator.integers(0, 256, view.shape, dtype=np.uint8)
+        else:
+            view[:] = generator.standard_normal(view.shape).astype(tensor.dtype)
 
+
+def prepare_device_input(session: EngineSession, batch_size: int) -> None:
+    """Set the batch size and put an input batch on the device before any timed run, so that no run
+    reads device memory nobody wrote (the "copies excluded" rows never copy inside the loop)."""
+    set_batch_size(session, batch_size)
+    _write_random_input(session)
+    enqueue_copy_in(session)
+    session.stream.synchronize()
+
+
+def time_engine(session: EngineSession, batch_size: int, timing, include_copies: bool) -> tuple[list[float], float, dict]:
+    """Per-iteration GPU time in ms (CUDA events on the engine's stream), the wall-clock seconds of the
+    timed iterations, and what the warm-up did.
+
+    ``timing`` is a ``benchmark.TimingPlan`` (time-based warm-up and a minimum measuring time, as trtexec).
     ``include_copies=False`` times only the engine (trtexec's "GPU Compute Time");
     ``True`` adds the host-to-device and device-to-host copies (trtexec's "Latency").
     """
+    from .benchmark import time_gpu_iterations
+
     cuda = import_pycuda()
-    set_batch_size(session, batch_size)
-    session.host[session.inputs[0].name][:batch_size] = np.random.default_rng(0).standard_normal(
-        session.host[session.inputs[0].name][:batch_size].shape)
+    prepare_device_input(session, batch_size)
 
     def one_iteration():
         if include_copies:
-            enqueue_copy_in(session, batch_size)
+            enqueue_copy_in(session)
         enqueue_inference(session)
         if include_copies:
-            enqueue_copy_out(session, batch_size)
+            enqueue_copy_out(session)
 
-    for _ in range(warmup):
-        one_iteration()
-    session.stream.synchronize()
-    starts = [cuda.Event() for _ in range(iterations)]
-    ends = [cuda.Event() for _ in range(iterations)]
-    wall_started = time.perf_counter()
-    for start, end in zip(starts, ends):
-        start.record(session.stream)
-        one_iteration()
-        end.record(session.stream)
-    session.stream.synchronize()
-    wall_seconds = time.perf_counter() - wall_started
-    return [end.time_since(start) for start, end in zip(starts, ends)], wall_seconds
+    return time_gpu_iterations(one_iteration, new_event=cuda.Event, record=lambda event: event.record(session.stream),
+                               elapsed_ms=lambda start, end: end.time_since(start),
+                               synchronize=session.stream.synchronize, timing=timing)
 
 
-def time_engine_cuda_graph(session: EngineSession, batch_size: int, iterations: int, warmup: int) -> tuple[list[float], float]:
-    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does
-    by default. pycuda cannot capture graphs, so the capture runs on a PyTorch stream."""
+def torch_cuda():
+    """``torch.cuda``, whose CUDA-graph capture ``time_engine_cuda_graph`` uses (pycuda cannot capture graphs)."""
     import torch
 
-    set_batch_size(session, batch_size)
-    capture_stream = torch.cuda.Stream()
+    return torch.cuda
+
+
+def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing) -> tuple[list[float], float, dict]:
+    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does
+    by default. pycuda cannot capture graphs, so the capture runs on a PyTorch stream."""
+    from .benchmark import time_gpu_iterations
+
+    cuda_api = torch_cuda()
+    prepare_device_input(session, batch_size)  # input on the device, no copy left pending on the engine's stream
+    capture_stream = cuda_api.Stream()
     if not session.context.execute_async_v3(capture_stream.cuda_stream):  # one run before capture, as TensorRT requires
-        raise TutorialError("execute_async_v3 failed before CUDA graph capture.")
+        raise TutorialError("execute_async_v3 failed before CUDA graph capture; the log lines above say why.")
     capture_stream.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, stream=capture_stream, capture_error_mode="thread_local"):
-        captured = session.context.execute_async_v3(capture_stream.cuda_stream)
+    graph = cuda_api.CUDAGraph()
+    captured = None
+    try:
+        with cuda_api.graph(graph, stream=capture_stream, capture_error_mode="thread_local"):
+            captured = session.context.execute_async_v3(capture_stream.cuda_stream)
+    except RuntimeError as error:  # ending an invalidated capture raises; say what failed, not only CUDA's words
+        raise TutorialError(f"This engine cannot be captured in a CUDA graph (execute_async_v3 during capture returned "
+                            f"{captured}; CUDA said: {str(error).splitlines()[0] if str(error) else error!r}). "
+                            f"Time it with time_engine instead.") from error
     if not captured:
-        raise TutorialError("This engine cannot be captured in a CUDA graph; time it with time_engine instead.")
-    with torch.cuda.stream(capture_stream):
-        for _ in range(warmup):
-            graph.replay()
-        capture_stream.synchronize()
-        starts = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
-        ends = [torch.cuda.Event(enable_timing=True) for _ in range(iterations)]
-        wall_started = time.perf_counter()
-        for start, end in zip(starts, ends):
-            start.record(capture_stream)
-            graph.replay()
-            end.record(capture_stream)
-        capture_stream.synchronize()
-        wall_seconds = time.perf_counter() - wall_started
-    return [start.elapsed_time(end) for start, end in zip(starts, ends)], wall_seconds
+        raise TutorialError("This engine cannot be captured in a CUDA graph (execute_async_v3 returned False during "
+                            "capture); time it with time_engine instead.")
+    with cuda_api.stream(capture_stream):
+        return time_gpu_iterations(graph.replay, new_event=lambda: cuda_api.Event(enable_timing=True),
+                                   record=lambda event: event.record(capture_stream),
+                                   elapsed_ms=lambda start, end: start.elapsed_time(end),
+                                   synchronize=capture_stream.synchronize, timing=timing)
 
 
 # --- which precision did each layer get? ----------------------------------------------------------
@@ -504,7 +670,9 @@ def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAM
     """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x.
 
     Neither uses --fp16/--int8: the precision comes from the ONNX model (10.x needs --stronglyTyped
-    for that; 11.x always types strongly, and removed the precision flags).
+    for that; 11.x always types strongly, and removed the precision flags). Both time the same way:
+    CUDA graphs, copies excluded and spin-wait synchronization, which are trtexec 11's defaults and
+    10.x's options.
     """
     dims = "x".join(map(str, input_chw))
     common = [
@@ -514,6 +682,6 @@ def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAM
         f"--memPoolSize=workspace:{workspace_mib}", "--noTF32", "--profilingVerbosity=detailed",
         f"--exportLayerInfo={Path(plan_path).with_suffix('.layers.json')}", "--timingCacheFile=timing.cache",
     ]
-    tensorrt_10 = [*common, "--stronglyTyped", "--useCudaGraph", "--noDataTransfers"]  # 11's defaults, asked for
-    tensorrt_11 = list(common)  # strong typing always on; CUDA graphs and no transfers are 11's defaults
+    tensorrt_10 = [*common, "--stronglyTyped", "--useCudaGraph", "--noDataTransfers", "--useSpinWait"]
+    tensorrt_11 = list(common)  # strong typing always on; CUDA graphs, no transfers, spin-wait are 11's defaults
     return {"TensorRT 10.12+": " \\\n    ".join(tensorrt_10), "TensorRT 11.x": " \\\n    ".join(tensorrt_11)}

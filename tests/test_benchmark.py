@@ -74,17 +74,48 @@ def test_cpu_measurements_of_pytorch_and_onnxruntime(tiny_model, tmp_path):
     assert len(lines) == 4 and "median" in lines[0]
 
 
+FAST = benchmark.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=5)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_gpu_baselines_say_why_they_cannot_run(tiny_model):
     with pytest.raises(TutorialError, match="No CUDA GPU"):
-        benchmark.measure_torch_gpu(tiny_model, (1,), 3)
+        benchmark.measure_torch_gpu(tiny_model, (1,), FAST)
+
+
+def test_strict_fp32_turns_tf32_off_and_back():
+    """Issue 12, item 6: the FP32 baseline runs with TF32 off in cuBLAS and cuDNN, like the FP32 engine."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = True, True
+        with benchmark.strict_fp32():
+            assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (False, False)
+        assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
+        with pytest.raises(KeyError), benchmark.strict_fp32():
+            raise KeyError("restored on errors too")
+        assert torch.backends.cudnn.allow_tf32 is True
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+    assert benchmark.GPU_LABELS["FP32"] == "PyTorch FP32, TF32 off (GPU)"
+
+
+def test_cuda_graph_rows_time_the_compute_only(tiny_model):
+    with pytest.raises(ValueError, match="compute only"):
+        benchmark.time_torch_gpu(tiny_model, 1, FAST, include_copies=True, cuda_graph=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_gpu_baselines_with_and_without_copies(tiny_model):
-    rows = benchmark.measure_torch_gpu(tiny_model, (1, 8), 5, log=lambda line: None)
-    assert {(row["precision"], row["batch_size"], row["data_copy"]) for row in rows} == {
-        (p, b, c) for p in ("FP32", "FP16") for b in (1, 8) for c in ("excluded", "included")}
+def test_gpu_baselines_eager_and_cuda_graph(tiny_model):
+    rows = benchmark.measure_torch_gpu(tiny_model, (1, 8), FAST, log=lambda line: None)
+    assert {(row["precision"], row["batch_size"], row["data_copy"], row["launch"]) for row in rows} == {
+        (p, b, c, launch) for p in ("FP32", "FP16") for b in (1, 8)
+        for c, launch in (("excluded", "eager"), ("included", "eager"), ("excluded", "CUDA graph"))}
+    for row in rows:
+        assert (row["tf32_matmul"], row["tf32_cudnn"]) == ((False, False) if row["precision"] == "FP32" else
+                                                           (row["tf32_matmul"], row["tf32_cudnn"]))
+        assert row["iterations"] >= 5 and row["warmup_iterations"] >= 1
+    assert len({benchmark.row_key(row) for row in rows}) == len(rows)
+    assert len(benchmark.launch_overhead_rows(rows)) == 4
     assert next(tiny_model.parameters()).device.type == "cpu"  # the caller's model is untouched
 
 
@@ -134,9 +165,20 @@ def _row(label, runtime, device, batch, copy, median):
 def test_rows_for_plot_keep_cpu_rows_in_both_settings():
     rows = [_row("PyTorch FP32 (GPU)", "PyTorch", "cuda", 1, "excluded", 1.0),
             _row("PyTorch FP32 (GPU)", "PyTorch", "cuda", 1, "included", 1.2),
-            _row("PyTorch FP32 (CPU)", "PyTorch", "cpu", 1, "n/a (CPU)", 9.0)]
+            _row("PyTorch FP32 (CPU)", "PyTorch", "cpu", 1, "n/a (CPU)", 9.0),
+            {**_row("PyTorch FP32 (GPU) (CUDA graph)", "PyTorch", "cuda", 1, "excluded", 0.5), "launch": "CUDA graph"}]
     assert [row["median_ms"] for row in benchmark.rows_for_plot(rows, "excluded")] == [1.0 * 1.25, 9.0 * 1.25]
     assert [row["data_copy"] for row in benchmark.rows_for_plot(rows, "included")] == ["included", "n/a (CPU)"]
+    assert [row["label"] for row in benchmark.rows_for_plot(rows, "excluded", "CUDA graph")] == ["PyTorch FP32 (GPU) (CUDA graph)"]
+
+
+def test_launch_overhead_pairs_eager_and_graph_rows():
+    eager = {**_row("PyTorch FP16 (GPU)", "PyTorch", "cuda", 1, "excluded", 2.0), "launch": "eager", "series": "s"}
+    graph = {**_row("PyTorch FP16 (GPU) (CUDA graph)", "PyTorch", "cuda", 1, "excluded", 0.5), "launch": "CUDA graph",
+             "series": "s"}
+    other = {**_row("PyTorch FP16 (GPU)", "PyTorch", "cuda", 8, "excluded", 3.0), "launch": "eager", "series": "s"}
+    assert benchmark.launch_overhead_rows([eager, graph, other]) == [
+        {"series": "s", "batch_size": 1, "eager_ms": 2.5, "cuda_graph_ms": 0.625, "eager_over_graph": 4.0}]
 
 
 def test_latency_and_throughput_plots(tmp_path):
@@ -187,9 +229,10 @@ def test_command_line_runs_without_jupyter(tmp_path):
     record = benchmark.load_results(out)
     cpu_rows = [row for row in record["measurements"] if row["device"] == "cpu"]
     assert [row["batch_size"] for row in cpu_rows] == [1, 2]
-    assert record["settings"]["iterations"] == 3 and record["settings"]["weights"].startswith("random")
+    assert record["settings"]["cpu_iterations"] == 3 and record["settings"]["weights"].startswith("random")
+    assert record["settings"]["gpu_timing"] == {"warmup_seconds": 0.2, "min_seconds": 1.0, "min_iterations": 3}
     if torch.cuda.is_available():
-        assert len(record["measurements"]) == len(cpu_rows) + 2 * 2 * 2
+        assert len(record["measurements"]) == len(cpu_rows) + 2 * 2 * 3
     else:
         assert record["skipped"] == [{"step": "PyTorch GPU baselines", "reason": "no CUDA GPU visible to PyTorch"}]
     assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == [

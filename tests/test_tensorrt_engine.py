@@ -3,11 +3,14 @@
 The engine inspector JSON below is a hand-written FORMAT FIXTURE in the two documented layouts
 (TensorRT 10.x: "Bindings" and per-tensor "Format/Datatype"; 11.x: "I/O Tensors" and separate
 data-type / "Format" fields). It is not a measurement of any engine and never appears in a notebook.
+The parser is also run on real inspector JSON from NVIDIA's TREx examples (tests/data/trex, README there).
+The rest of the module runs against the TensorRT test double in tests/test_tensorrt_double.py.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
@@ -70,10 +73,30 @@ INSPECTOR_11X = _as_11x(INSPECTOR_10X)
 EXPECTED_PRECISIONS = ["FP32", "INT8", "FP16", "FP32"]
 
 
-def test_the_11x_fixture_has_no_combined_field():
-    text = json.dumps(INSPECTOR_11X)
-    assert "Format/Datatype" not in text and "Bindings" not in text
-    assert "Int8" not in json.dumps([t["Format"] for layer in INSPECTOR_11X["Layers"] for t in layer["Inputs"]])
+TREX = Path(__file__).resolve().parent / "data" / "trex"
+
+
+@pytest.mark.parametrize("name, layers, counts", [
+    ("resnet-qat", 37, {"INT8": 22, "FP16": 11, "FP32": 4}),
+    ("resnet-qat-residual", 26, {"INT8": 22, "FP32": 4}),
+])
+def test_real_trex_inspector_json(name, layers, counts):
+    """NVIDIA's QAT ResNet18 engines (A100, --best): with Q/DQ on both inputs of every residual Add the
+    engine keeps 11 more layers (the Adds and their quantizing reformats), here in FP16 because --best allowed it."""
+    summary = tensorrt_engine.parse_layer_information(json.loads((TREX / f"{name}.onnx.engine.graph.json").read_text()))
+    assert summary["schema"] == "10.x" and len(summary["layers"]) == layers
+    assert tensorrt_engine.precision_counts(summary) == counts
+    convolutions = [layer for layer in summary["layers"] if layer["type"] == "CaskConvolution"]
+    assert convolutions and all(layer["precision"] == "INT8" for layer in convolutions)
+    assert summary["layers"][0]["outputs"] == ["INT8"]  # the first layer quantizes the FP32 input
+
+
+def test_the_real_json_files_are_the_ones_the_readme_names():
+    import hashlib
+
+    readme = (TREX / "README.md").read_text()
+    for path in sorted(TREX.glob("*.json")):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in readme, path.name
 
 
 @pytest.mark.parametrize("info, schema", [(INSPECTOR_10X, "10.x"), (INSPECTOR_11X, "11.x")])
@@ -111,6 +134,17 @@ def test_tensor_precision(tensor, label):
     assert tensorrt_engine.tensor_precision(tensor) == label
 
 
+def test_an_inspector_json_of_neither_layout_is_read_without_io_names():
+    summary = tensorrt_engine.parse_layer_information({"Layers": [{"Name": "conv", "Inputs": [{"DataType": "Half"}]}]})
+    assert summary["schema"] == "unknown" and summary["io_tensors"] == [] and summary["layers"][0]["precision"] == "FP16"
+
+
+def test_cuda_graphs_are_captured_with_torch_cuda():
+    import torch
+
+    assert tensorrt_engine.torch_cuda() is torch.cuda  # pycuda cannot capture graphs; the tests swap this one out
+
+
 def test_names_only_inspector_output_says_to_build_with_detailed_verbosity():
     with pytest.raises(TutorialError, match="DETAILED"):
         tensorrt_engine.parse_layer_information({"Layers": ["conv1", "fc"], "Bindings": ["input", "logits"]})
@@ -146,6 +180,7 @@ def test_network_flags_follow_the_enum_value(enum_value, flags):
 
 def test_batch_profile_shapes():
     assert tensorrt_engine.batch_profile_shapes((3, 32, 32), 1, 32, 512) == ((1, 3, 32, 32), (32, 3, 32, 32), (512, 3, 32, 32))
+    assert tensorrt_engine.batch_profile_shapes((3, 32, 32), 1, 16, 16)[2] == (16, 3, 32, 32)  # below 32 is fine
     with pytest.raises(TutorialError):
         tensorrt_engine.batch_profile_shapes((3, 32, 32), 8, 4, 512)
 
@@ -159,8 +194,10 @@ def test_trtexec_commands_for_10_and_11():
         for removed in ("--fp16", "--int8", "--best", "--workspace="):
             assert removed not in command
     assert "--stronglyTyped" in ten and "--stronglyTyped" not in eleven
-    # both time the same way: CUDA graphs, copies excluded (trtexec 11's defaults; 10 must ask)
-    assert "--useCudaGraph" in ten and "--noDataTransfers" in ten
+    # both time the same way: CUDA graphs, copies excluded, spin-wait (trtexec 11's defaults; 10 must ask)
+    assert "--useCudaGraph" in ten and "--noDataTransfers" in ten and "--useSpinWait" in ten
+    for option in ("--useCudaGraph", "--noDataTransfers", "--useSpinWait"):
+        assert option not in eleven  # 11's defaults (its docs: the options remain but are the default)
 
 
 @pytest.mark.skipif(tensorrt_engine.tensorrt_unavailable_reason() is None, reason="TensorRT works on this machine")
@@ -176,7 +213,10 @@ def test_without_tensorrt_every_entry_point_says_why(tmp_path):
     assert tensorrt_engine.installed_tensorrt_version().startswith("not usable here")
 
 
-def test_skip_line_names_the_step_and_the_reason(capsys):
+def test_skip_line_names_the_step_and_the_reason(capsys, monkeypatch):
+    from helpers import notebook
+
+    monkeypatch.setattr(notebook, "_skip_reasons_shown", {})  # a fresh kernel: the reason was not shown yet
     skipped = [{"step": "earlier step", "reason": "earlier reason"}]
     line = report_skip("TensorRT INT8 engine", "no CUDA GPU visible to PyTorch", record=skipped)
     assert skipped[-1] == {"step": "TensorRT INT8 engine", "reason": "no CUDA GPU visible to PyTorch"} and len(skipped) == 2
