@@ -1,4 +1,4 @@
-"""An FP16-typed copy of the FP32 ONNX model, for TensorRT's FP16 engine.
+"""FP16-typed copies of ONNX models, for TensorRT's FP16 and INT8 + FP16 engines.
 
 Introduced in notebook 04.
 
@@ -8,6 +8,12 @@ weights and activations are float16. ``onnxconverter_common.float16.convert_floa
 ``keep_io_types=True`` converts every float tensor to float16 and inserts one ``Cast`` after the
 input and one before the output, so the model still takes and returns float32 (the same
 preprocessing and the same buffers as the FP32 model).
+
+The same holds for an INT8 (Q/DQ) graph: each DequantizeLinear's output has its scale's type, so with
+float32 scales every layer TensorRT does not fuse into an INT8 kernel runs in FP32 (the article's
+``--int8``/``--best`` let TensorRT pick FP16 there). ``convert_qdq_onnx_to_int8_fp16`` makes the INT8 +
+FP16 variant: the graph moved to opset 19 (the first whose Q/DQ accept float16 scales), then every float
+tensor, scales included, converted to float16 the same way.
 """
 
 from __future__ import annotations
@@ -16,13 +22,18 @@ import collections
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
-from onnx import TensorProto
+from onnx import TensorProto, numpy_helper
 
 from .config import written_atomically
 from .onnx_export import load_onnx, read_metadata, set_metadata
 
 CONVERTER = "onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True)"
+# The converter's defaults: float32 values closer to 0 than MIN_POSITIVE are raised to +-MIN_POSITIVE,
+# values larger in magnitude than MAX_FINITE are lowered to +-MAX_FINITE.
+MIN_POSITIVE, MAX_FINITE = 1e-7, 1e4
+QDQ_FP16_OPSET = 19  # QuantizeLinear/DequantizeLinear accept float16 scales from opset 19 on
 
 
 def convert_onnx_to_fp16(fp32_onnx_path: Path, fp16_onnx_path: Path,
@@ -30,24 +41,72 @@ def convert_onnx_to_fp16(fp32_onnx_path: Path, fp16_onnx_path: Path,
     """Write an FP16-typed copy of an FP32 ONNX model (float32 input/output kept); return a report.
 
     The metadata of the FP32 model is carried over with ``precision`` set to ``fp16``. The converter
-    clamps float32 weights whose magnitude is below float16's smallest normal range to +-1e-7 and
-    warns once per value; those warnings are counted in the report instead of printed.
+    moves float32 values nearer to 0 than 1e-7 to +-1e-7 and values beyond +-1e4 to +-1e4 (and warns once
+    per tensor and sign, not per value); the report counts the values themselves (``clamping_counts``).
     """
+    model = load_onnx(fp32_onnx_path)
+    return _convert_and_save(model, fp16_onnx_path, "fp16", produced_by, CONVERTER)
+
+
+def convert_qdq_onnx_to_int8_fp16(int8_onnx_path: Path, int8_fp16_onnx_path: Path,
+                                  produced_by: str = "04_tensorrt_engines") -> dict:
+    """Write the INT8 + FP16 variant of a Q/DQ graph: int8 Q/DQ as before, every float tensor (scales,
+    biases, activations) float16, float32 input and output kept; return a report.
+
+    The graph moves to opset 19 first (``onnx.version_converter``): Q/DQ of opset 13-18 only accept
+    float32 scales. TensorRT then runs every layer it does not fuse into an INT8 kernel in FP16.
+    """
+    model = load_onnx(int8_onnx_path)
+    if max(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")) < QDQ_FP16_OPSET:
+        metadata = read_metadata(model)
+        model = onnx.version_converter.convert_version(model, QDQ_FP16_OPSET)
+        set_metadata(model, metadata)
+    converter = f"onnx.version_converter (opset {QDQ_FP16_OPSET}), then {CONVERTER}"
+    return _convert_and_save(model, int8_fp16_onnx_path, "int8-fp16", produced_by, converter)
+
+
+def _convert_and_save(model: onnx.ModelProto, path: Path, precision: str, produced_by: str, converter: str) -> dict:
     from onnxconverter_common import float16
 
-    model = load_onnx(fp32_onnx_path)
     metadata = read_metadata(model)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    clamped = clamping_counts(model)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="the float32 number")  # counted by clamping_counts instead
         converted = float16.convert_float_to_float16(model, keep_io_types=True)
-    clamped = sum("will be truncated" in str(warning.message) for warning in caught)
-    metadata.update(precision="fp16", produced_by=produced_by, fp16_conversion=CONVERTER)
+    metadata.update(precision=precision, produced_by=produced_by, fp16_conversion=converter)
     set_metadata(converted, metadata)
     onnx.checker.check_model(converted, full_check=True)
-    fp16_onnx_path = Path(fp16_onnx_path)
-    with written_atomically(fp16_onnx_path) as partial:
+    path = Path(path)
+    with written_atomically(path) as partial:
         onnx.save(converted, str(partial))
-    return {"path": str(fp16_onnx_path), "clamped_tiny_weights": clamped, **tensor_type_counts(converted)}
+    return {"path": str(path), **clamped, **tensor_type_counts(converted)}
+
+
+def _float32_constants(model: onnx.ModelProto):
+    """Every float32 constant of a model: initializers and the values of Constant nodes."""
+    for initializer in model.graph.initializer:
+        if initializer.data_type == TensorProto.FLOAT:
+            yield initializer.name, numpy_helper.to_array(initializer)
+    for node in model.graph.node:
+        for attribute in node.attribute:
+            if node.op_type == "Constant" and attribute.name == "value" and attribute.t.data_type == TensorProto.FLOAT:
+                yield node.output[0], numpy_helper.to_array(attribute.t)
+
+
+def clamping_counts(model: onnx.ModelProto, min_positive: float = MIN_POSITIVE, max_finite: float = MAX_FINITE) -> dict:
+    """How many float32 constant values the float16 converter will move, counted value by value:
+    those nearer to 0 than ``min_positive`` (raised to +-min_positive) and those beyond +-``max_finite``
+    (lowered to +-max_finite), and how many tensors hold any of them."""
+    raised = lowered = 0
+    tensors = []
+    for name, values in _float32_constants(model):
+        magnitude = np.abs(values[np.isfinite(values)])
+        tiny = int(np.count_nonzero((magnitude > 0) & (magnitude < min_positive)))
+        large = int(np.count_nonzero(magnitude > max_finite))
+        raised, lowered = raised + tiny, lowered + large
+        if tiny or large:
+            tensors.append(name)
+    return {"values_raised_to_min": raised, "values_lowered_to_max": lowered, "tensors_with_moved_values": sorted(tensors)}
 
 
 def float_tensor_types(model: onnx.ModelProto) -> dict[str, int]:

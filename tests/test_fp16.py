@@ -95,3 +95,58 @@ def test_the_shipped_model_in_fp16_predicts_what_it_predicts_in_fp32(tmp_path):
 def test_missing_input_is_a_clear_error(tmp_path):
     with pytest.raises(TutorialError, match="does not exist"):
         fp16.convert_onnx_to_fp16(tmp_path / "absent.onnx", tmp_path / "out.onnx")
+
+
+def test_clamping_is_counted_value_by_value(tmp_path):
+    """Issue 12, item 13: the converter warns once per tensor and sign; the report counts the values it moves,
+    tiny ones (raised to +-1e-7) apart from large ones (lowered to +-1e4), and checks them against its output."""
+    from onnx import helper, numpy_helper
+
+    moved = np.array([1e-8, 2e-8, 3e-8, -1e-8, -2e-8, 2e4, 1.0, 0.0, 1e-7, -3e4], dtype=np.float32)
+    kept = np.array([0.5, -4e-9, 0.25] + [0.1] * 7, dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["input", "moved"], ["sum"]), helper.make_node("Mul", ["sum", "kept"], ["logits"])],
+        "clamp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 10])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
+        [numpy_helper.from_array(moved, "moved"), numpy_helper.from_array(kept, "kept")])
+    source = tmp_path / "clamp.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    report = fp16.convert_onnx_to_fp16(source, tmp_path / "clamp_fp16.onnx")
+    assert report["values_raised_to_min"] == 6  # 1e-8, 2e-8, 3e-8, -1e-8, -2e-8 and -4e-9 (1e-7 itself stays)
+    assert report["values_lowered_to_max"] == 2 and report["tensors_with_moved_values"] == ["kept", "moved"]
+    converted = {init.name: numpy_helper.to_array(init).astype(np.float32)
+                 for init in onnx.load(str(tmp_path / "clamp_fp16.onnx")).graph.initializer}
+    changed = int(np.sum(np.abs(converted["moved"][:5]) == np.float32(np.float16(1e-7))))
+    assert changed == 5 and converted["moved"][5] == 1e4 and converted["moved"][9] == -1e4  # what was counted happened
+
+
+def test_the_int8_fp16_variant_has_fp16_scales_and_the_same_rules(resnet18_int8_fixed_onnx, tmp_path):
+    """Issue 12, item 7: INT8 + FP16 for a strongly typed build - opset 19, every scale and float tensor FP16,
+    int8 zero points, the checker's verdict unchanged, ONNX Runtime (as written) close to the INT8 graph."""
+    from onnx import numpy_helper
+
+    from helpers import qdq_rules
+    from synthetic import varied_images
+
+    path = tmp_path / "int8_fp16.onnx"
+    report = fp16.convert_qdq_onnx_to_int8_fp16(resnet18_int8_fixed_onnx, path, produced_by="tests/test_fp16.py")
+    model = onnx.load(str(path))
+    assert max(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")) == fp16.QDQ_FP16_OPSET
+    initializers = {init.name: numpy_helper.to_array(init) for init in model.graph.initializer}
+    qdq = [node for node in model.graph.node if node.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    assert len(qdq) >= 60
+    assert {initializers[node.input[1]].dtype for node in qdq} == {np.dtype(np.float16)}
+    assert {initializers[node.input[2]].dtype for node in qdq} == {np.dtype(np.int8)}
+    assert report["tensors_not_fp16"] == ["input", "logits"] and read_metadata(path)["precision"] == "int8-fp16"
+    before = qdq_rules.check_tensorrt_rules(resnet18_int8_fixed_onnx)
+    after = qdq_rules.check_tensorrt_rules(path)
+    assert not qdq_rules.errors(after) and qdq_rules.count_by_rule(after) == qdq_rules.count_by_rule(before)
+    metadata = read_metadata(resnet18_int8_fixed_onnx)
+    from helpers.onnx_export import preprocess_from_metadata
+
+    inputs = preprocess_from_metadata(varied_images(32, seed=2), metadata)
+    int8 = onnxruntime_session(resnet18_int8_fixed_onnx).run(None, {"input": inputs})[0]
+    int8_fp16 = onnxruntime_session(path).run(None, {"input": inputs})[0]
+    assert int8_fp16.dtype == np.float32
+    sqnr = 10 * np.log10(np.sum(int8 ** 2) / np.sum((int8 - int8_fp16) ** 2))
+    assert sqnr >= 20, sqnr  # float16 rounding between exact int8 steps; a wrong scale or a dropped node is far below
