@@ -38,9 +38,28 @@ TENSORRT_BINDINGS = {  # release label -> pip requirement
     "11": "tensorrt-cu13-bindings==11.4.0.106",
 }
 PYCUDA = "pycuda==2026.1"
+# pip prepares an sdist's metadata even for `download`; in an isolated build environment that pip fills
+# with the sdist's own build requirements (setuptools, wheel, numpy as wheels), so it works in a clean
+# venv. `--no-build-isolation` would need them in this venv ("invalid command 'bdist_wheel'" without
+# wheel or a recent setuptools); `--no-binary=:all:` would build numpy from source for the isolation.
+SDIST_OPTIONS = {"pycuda": ["--no-binary=pycuda"]}
 # The bindings wheels are built per CPython version; any one of them holds the same API.
 WHEEL_TAGS = ["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64", "--only-binary=:all:"]
 PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t]{3,}")  # what `strings -n 3` prints
+
+
+NETWORK_SYMPTOMS = ("Could not fetch URL", "NewConnectionError", "Temporary failure in name resolution",
+                    "Max retries exceeded", "No matching distribution found", "Could not find a version",
+                    "ConnectionError", "ReadTimeoutError", "Network is unreachable")
+
+
+def explain_pip_failure(stderr: str) -> str:
+    """Why `pip download` failed, in words: no access to PyPI, or a failed build of the sdist's metadata."""
+    if any(symptom in stderr for symptom in NETWORK_SYMPTOMS):
+        return "pip could not reach PyPI (this tool needs network access to PyPI)"
+    if "metadata-generation-failed" in stderr or "bdist_wheel" in stderr or "build dependencies" in stderr:
+        return "pip reached PyPI but could not prepare the source distribution's metadata"
+    return "pip download failed"
 
 
 def pip_download(requirement: str, destination: Path, extra: list[str]) -> Path:
@@ -50,7 +69,7 @@ def pip_download(requirement: str, destination: Path, extra: list[str]) -> Path:
     result = subprocess.run(command, capture_output=True, text=True)
     files = sorted(destination.iterdir())
     if result.returncode != 0 or not files:
-        raise RuntimeError(f"`{' '.join(command)}` failed (needs access to PyPI):\n{result.stderr[-2000:]}")
+        raise RuntimeError(f"`{' '.join(command)}` failed: {explain_pip_failure(result.stderr)}:\n{result.stderr[-2000:]}")
     return files[0]
 
 
@@ -83,8 +102,7 @@ def fetch_pycuda_sources(requirement: str, cache: Path) -> Path:
     if (folder / "manifest.json").is_file():
         return folder
     with tempfile.TemporaryDirectory() as temporary:
-        # --no-build-isolation: pip only reads the sdist's metadata, nothing is compiled
-        sdist = pip_download(requirement, Path(temporary), ["--no-binary=:all:", "--no-build-isolation"])
+        sdist = pip_download(requirement, Path(temporary), SDIST_OPTIONS[requirement.split("==")[0]])
         kept = []
         with tarfile.open(sdist) as archive:
             for member in archive.getmembers():
