@@ -23,7 +23,7 @@ ifeq ($(MODELOPT),1)
 MODELOPT_SETUP := modelopt-setup
 endif
 
-.PHONY: setup tutorial executed-notebooks test unit-tests notebook-tests check-notebooks renders modelopt-setup modelopt-compare mutation clean
+.PHONY: setup tutorial executed-notebooks test unit-tests notebook-tests check-notebooks renders modelopt-setup modelopt-compare mutation tensorrt-notebook clean
 
 setup: $(VENV)/.installed
 
@@ -61,6 +61,11 @@ check-notebooks: setup
 renders: setup
 	$(PY) tools/render_graphs.py
 	$(PY) tools/render_graphs.py --notebook 05
+
+## Notebook 04 alone, on a machine with TensorRT and pycuda (runs 01-03 first if their files are missing);
+## writes artifacts/<profile>/tensorrt_notebook_run.json with provenance (README: "Run notebook 04 with TensorRT").
+tensorrt-notebook: setup
+	$(PY) tools/run_tensorrt_notebook.py
 
 ## NVIDIA ModelOpt's own virtual environment (notebook 05).
 modelopt-setup: setup
