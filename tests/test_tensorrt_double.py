@@ -546,3 +546,33 @@ def test_profile_timing_plans():
     assert benchmark.timing_plan("full", 200) == benchmark.TimingPlan(0.2, 1.0, 200)
     assert benchmark.timing_plan("quick", 10) == benchmark.TimingPlan(0.2, 0.25, 10)
     assert benchmark.TimingPlan().warmup_seconds >= 0.2  # trtexec's --warmUp=200 ms
+
+
+# --- the command-line tools, on an engine of the double --------------------------------------------------
+
+def test_the_benchmark_command_line_times_an_engine(trt_double_11, tiny_onnx, tmp_path):
+    _, plan = build(tiny_onnx, tmp_path, batches=(1, 2))
+    out = tmp_path / "cli.json"
+    assert benchmark.main(["--out", str(out), "--batch-sizes", "1,2", "--iterations", "3", "--min-seconds", "0",
+                           "--warmup-seconds", "0", "--engine", f"TensorRT FP32=FP32={plan}"]) == 0
+    record = benchmark.load_results(out)
+    assert [(row["batch_size"], row["launch"]) for row in record["measurements"]] == [
+        (1, "eager"), (1, "eager"), (1, "CUDA graph"), (2, "eager"), (2, "eager"), (2, "CUDA graph")]
+    assert record["settings"]["gpu_timing"] == {"warmup_seconds": 0.0, "min_seconds": 0.0, "min_iterations": 3}
+    assert benchmark.from_test_double(record)
+
+
+def test_the_notebook_runner_stops_without_what_it_needs(trt_double_11, tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from helpers.config import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("run_tensorrt_notebook", REPO_ROOT / "tools" / "run_tensorrt_notebook.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    monkeypatch.setenv("TUTORIAL_ARTIFACTS", str(tmp_path))
+    monkeypatch.setenv("TUTORIAL_PROFILE", "quick")
+    assert tool.main(["--no-prerequisites"]) == 3  # TensorRT usable (the double), notebooks 01-03's files missing
+    assert "resnet18_fp32.pt (01_train_fp32_resnet18.ipynb)" in capsys.readouterr().out
+    monkeypatch.setattr(tensorrt_engine, "cuda_gpu_visible", lambda: False)
+    assert tool.main([]) == 2 and "Nothing was run" in capsys.readouterr().out
