@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -63,9 +64,13 @@ def run_info(profile, runs: list[dict]) -> dict:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
                            cwd=REPO_ROOT).stdout.strip()
+    if commit:
+        commit += "+changes" if dirty else ""
+    else:  # a copy of the work tree without .git (a rented GPU machine): the caller says which commit it is
+        commit = os.environ.get("TUTORIAL_GIT_COMMIT", "unknown") + " (copy without .git)"
     return {
         "made_by": "python tools/run_notebooks.py --executed-to ...",
-        "git_commit": (commit or "unknown") + ("+changes" if dirty else ""),
+        "git_commit": commit,
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "profile": profile.name,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})",
