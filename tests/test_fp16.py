@@ -104,16 +104,19 @@ def test_clamping_is_counted_value_by_value(tmp_path):
 
     moved = np.array([1e-8, 2e-8, 3e-8, -1e-8, -2e-8, 2e4, 1.0, 0.0, 1e-7, -3e4], dtype=np.float32)
     kept = np.array([0.5, -4e-9, 0.25] + [0.1] * 7, dtype=np.float32)
+    constant = helper.make_node("Constant", [], ["offset"], value=numpy_helper.from_array(
+        np.array([5e-9] + [0.5] * 9, dtype=np.float32), "offset_value"))  # Constant nodes are converted too
     graph = helper.make_graph(
-        [helper.make_node("Add", ["input", "moved"], ["sum"]), helper.make_node("Mul", ["sum", "kept"], ["logits"])],
+        [constant, helper.make_node("Add", ["input", "moved"], ["sum"]), helper.make_node("Add", ["sum", "offset"], ["shifted"]),
+         helper.make_node("Mul", ["shifted", "kept"], ["logits"])],
         "clamp", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 10])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 10])],
         [numpy_helper.from_array(moved, "moved"), numpy_helper.from_array(kept, "kept")])
     source = tmp_path / "clamp.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
     report = fp16.convert_onnx_to_fp16(source, tmp_path / "clamp_fp16.onnx")
-    assert report["values_raised_to_min"] == 6  # 1e-8, 2e-8, 3e-8, -1e-8, -2e-8 and -4e-9 (1e-7 itself stays)
-    assert report["values_lowered_to_max"] == 2 and report["tensors_with_moved_values"] == ["kept", "moved"]
+    assert report["values_raised_to_min"] == 7  # 1e-8, 2e-8, 3e-8, -1e-8, -2e-8, -4e-9, 5e-9 (1e-7 itself stays)
+    assert report["values_lowered_to_max"] == 2 and report["tensors_with_moved_values"] == ["kept", "moved", "offset"]
     converted = {init.name: numpy_helper.to_array(init).astype(np.float32)
                  for init in onnx.load(str(tmp_path / "clamp_fp16.onnx")).graph.initializer}
     changed = int(np.sum(np.abs(converted["moved"][:5]) == np.float32(np.float16(1e-7))))
