@@ -165,6 +165,7 @@ def test_a_dequantize_whose_input_type_is_unknown_is_an_error_not_a_pass():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("example.custom", 1)])
     findings = check_tensorrt_rules(model)
     assert [(finding.node, finding.rule, finding.severity) for finding in findings] == [("dq", "type-unknown", ERROR)]
+    assert findings[0].message.startswith("the element type of input 'codes' is unknown")
 
 
 def test_a_conv_output_read_by_another_node_is_not_a_fused_residual(resnet18_int8_fused):
@@ -177,3 +178,166 @@ def test_a_conv_output_read_by_another_node_is_not_a_fused_residual(resnet18_int
     model.graph.node.append(onnx.helper.make_node("Relu", [conv_output], ["second_reader"], name="second_reader"))
     model.graph.output.append(onnx.helper.make_tensor_value_info("second_reader", TensorProto.FLOAT, None))
     assert residual_add_placements(model).get("/layer1/0/Add") != "fused"
+
+
+# --- what each finding says, and graphs at the edges of the rules (found by `make mutation`) ----------
+
+def finding_texts(model) -> dict[tuple[str, str], str]:
+    return {(finding.node, finding.rule): finding.message for finding in check_tensorrt_rules(model)}
+
+
+def test_each_finding_names_the_offending_node_and_tensor():
+    findings = finding_texts(exporter_like_model())
+    assert findings[("in/Cast", "cast-between-q-dq")] == "Cast between in/QuantizeLinear and in/DequantizeLinear"
+    assert findings[("in/DequantizeLinear", "dq-input-uint8")].startswith("input 'in_cast' is uint8; TensorRT")
+    assert findings[("conv/DequantizeLinear_bias", "dq-input-int32")].startswith("input 'b_int32' is int32; give the layer a float bias")
+    assert findings[("conv/DequantizeLinear_bias", "non-constant-zero-point")] == (
+        "zero point 'b_zp' is computed at run time by Cast node conv/Cast_zero_point")
+    assert findings[("in/QuantizeLinear", "zero-point-uint8")].startswith("uint8 zero point")
+    assert findings[("out/DequantizeLinear", "zero-point-nonzero")].startswith("zero point [128],")
+    scale = finding_texts(qdq_conv_model(scale_from_graph_input=True))
+    assert scale[("in/QuantizeLinear", "non-constant-scale")].startswith("scale 'scale_input' is computed at run time")
+    assert finding_texts(qdq_conv_model(scale=-0.05))[("out/DequantizeLinear", "scale-not-positive")].endswith("(min -0.05)")
+    per_channel = finding_texts(qdq_conv_model(activation_scales=2))
+    assert per_channel[("in/QuantizeLinear", "per-channel-activation")].startswith("activation quantized per channel (2 scales)")
+    axis = finding_texts(qdq_conv_model(weight_axis=1))
+    assert axis[("conv/DequantizeLinear_weight", "weight-axis")].startswith("per-channel axis 1 for Conv conv/Conv; its output channels are axis 0")
+    count = finding_texts(qdq_conv_model(weight_scale_count=3))
+    assert count[("conv/DequantizeLinear_weight", "weight-axis")] == "3 scales for 2 channels on axis 0"
+
+
+def test_a_zero_point_from_a_graph_input_names_no_producer_and_one_from_constantofshape_is_not_constant():
+    model = exporter_like_model()
+    cast = next(node for node in model.graph.node if node.name == "conv/Cast_zero_point")
+    model.graph.node.remove(cast)  # the bias zero point now comes straight from ConstantOfShape
+    for node in model.graph.node:
+        if node.op_type == "ConstantOfShape":
+            node.output[0] = "b_zp"
+    assert finding_texts(model)[("conv/DequantizeLinear_bias", "non-constant-zero-point")].endswith(
+        "by ConstantOfShape node conv/ConstantOfShape")  # its "value" attribute is a fill value, not the tensor
+    model.graph.input.append(onnx.helper.make_tensor_value_info("b_zp_input", TensorProto.INT32, [2]))
+    bias_dq = next(node for node in model.graph.node if node.name == "conv/DequantizeLinear_bias")
+    bias_dq.input[2] = "b_zp_input"
+    assert finding_texts(model)[("conv/DequantizeLinear_bias", "non-constant-zero-point")] == (
+        "zero point 'b_zp_input' is computed at run time")
+
+
+@pytest.mark.parametrize("distinct, shown", [(4, "[1, 2, 3, 4],"), (5, "[1, 2, 3, 4]...,")])
+def test_a_nonzero_zero_point_shows_at_most_four_values(distinct, shown):
+    weights = onnx.numpy_helper.from_array(np.ones((distinct, 1, 1, 1), dtype=np.int8), "w")
+    scale = onnx.numpy_helper.from_array(np.full(distinct, 0.1, dtype=np.float32), "w_scale")
+    zero_point = onnx.numpy_helper.from_array(np.arange(1, distinct + 1, dtype=np.int8), "w_zero_point")
+    nodes = [onnx.helper.make_node("DequantizeLinear", ["w", "w_scale", "w_zero_point"], ["w_dq"], name="w_DQ", axis=0),
+             onnx.helper.make_node("Conv", ["x", "w_dq"], ["y"], name="conv")]
+    graph = onnx.helper.make_graph(nodes, "g", [onnx.helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
+                                   [onnx.helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, distinct, 4, 4])],
+                                   [weights, scale, zero_point])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    assert finding_texts(model) == {("w_DQ", "zero-point-nonzero"): f"zero point {shown} TensorRT needs 0"}
+
+
+def test_only_the_quantizelinear_without_zero_point_gets_the_warning():
+    findings = check_tensorrt_rules(qdq_conv_model(omit_zero_point=True))
+    assert {finding.node for finding in findings if finding.rule == "zero-point-uint8"} == {"in/QuantizeLinear", "out/QuantizeLinear"}
+    assert all("give an int8 zero point 0" in finding.message for finding in findings if finding.rule == "zero-point-uint8")
+    per_channel = count_by_rule(check_tensorrt_rules(qdq_conv_model(activation_scales=2, omit_zero_point=True)))
+    assert per_channel["per-channel-activation"] == 4  # the scale is input 1, whether or not a zero point follows
+
+
+def test_an_explicit_list_of_rules_replaces_the_built_in_ones():
+    broken = qdq_conv_model(zero_point=3)
+    assert check_tensorrt_rules(broken, rules=[]) == []
+    assert count_by_rule(check_tensorrt_rules(broken)) == {"zero-point-nonzero": 4}
+
+
+@pytest.mark.parametrize("opsets, expected", [
+    ([("", 13)], []),                                 # 13 is enough
+    ([("ai.onnx", 17)], []),                          # the default domain spelled out
+    ([("example.custom", 1)], ["opset-below-13"]),    # no default-domain opset at all
+])
+def test_the_opset_rule_reads_the_default_domain_either_way_it_is_written(opsets, expected):
+    model = qdq_conv_model()
+    del model.opset_import[:]
+    model.opset_import.extend(onnx.helper.make_opsetid(domain, version) for domain, version in opsets)
+    assert [finding.rule for finding in check_tensorrt_rules(model, rules=[rule_named("opset_at_least_13")])] == expected
+
+
+def rule_named(name):
+    from helpers import qdq_rules
+
+    return getattr(qdq_rules, name)
+
+
+def test_weight_axis_rule_reads_the_default_and_negative_axes_and_every_reader():
+    default_axis = qdq_conv_model()
+    weight_dq = next(node for node in default_axis.graph.node if node.name == "conv/DequantizeLinear_weight")
+    del weight_dq.attribute[:]  # no axis attribute: ONNX's default is axis 1, not the Conv's output channels
+    assert finding_texts(default_axis)[("conv/DequantizeLinear_weight", "weight-axis")].startswith("per-channel axis 1 for Conv")
+    assert check_tensorrt_rules(qdq_conv_model(weight_axis=-4)) == []  # -4 on a 4-D weight is axis 0
+    assert count_by_rule(check_tensorrt_rules(qdq_conv_model(weight_axis=-3))) == {"weight-axis": 1}
+    # the same weight also read by a layer that is not a weighted layer (an Identity, then a Mul) is checked for the Conv
+    shared = qdq_conv_model(weight_axis=1)
+    conv_index = next(index for index, node in enumerate(shared.graph.node) if node.name == "conv/Conv")
+    shared.graph.node.insert(conv_index, onnx.helper.make_node("Identity", ["w_dq"], ["w_copy"], name="w_copy"))
+    shared.graph.node.insert(conv_index, onnx.helper.make_node("Mul", ["w_copy", "w_dq"], ["w_squared"], name="w_squared"))
+    shared.graph.output.append(onnx.helper.make_tensor_value_info("w_squared", TensorProto.FLOAT, None))
+    assert count_by_rule(check_tensorrt_rules(shared)) == {"weight-axis": 1}
+    # a per-channel weight without a zero point (it is optional) is checked by its scale
+    no_zero_point = qdq_conv_model(weight_axis=1)
+    weight_dq = next(node for node in no_zero_point.graph.node if node.name == "conv/DequantizeLinear_weight")
+    del weight_dq.input[2]
+    assert count_by_rule(check_tensorrt_rules(no_zero_point)) == {"weight-axis": 1}
+
+
+def test_tensors_nobody_reads_and_untyped_value_info_do_not_stop_the_checker():
+    model = qdq_conv_model()
+    # a quantized activation and a dequantized weight that are graph outputs, read by no node
+    model.graph.output.append(onnx.helper.make_tensor_value_info("in_q", TensorProto.INT8, None))
+    model.graph.node.append(onnx.helper.make_node("DequantizeLinear", ["w", "w_scale", "w_zero_point"], ["w_unread"],
+                                                  name="unread/DequantizeLinear", axis=0))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("w_unread", TensorProto.FLOAT, None))
+    model.graph.node.append(onnx.helper.make_node("Cast", ["in_q"], ["in_q_float"], name="unread/Cast", to=TensorProto.FLOAT))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("in_q_float", TensorProto.FLOAT, None))
+    # a graph input whose element type is not given (element type 0, "undefined")
+    model.graph.input.append(onnx.helper.make_tensor_value_info("untyped", TensorProto.UNDEFINED, None))
+    assert check_tensorrt_rules(model) == []
+
+
+def test_a_malformed_weight_gets_a_finding_not_a_crash():
+    """A 1-D Gemm weight has no axis 1: the checker says so instead of failing on the missing axis."""
+    weights = onnx.numpy_helper.from_array(np.ones(4, dtype=np.int8), "w")
+    scale = onnx.numpy_helper.from_array(np.full(4, 0.1, dtype=np.float32), "w_scale")
+    zero_point = onnx.numpy_helper.from_array(np.zeros(4, dtype=np.int8), "w_zero_point")
+    nodes = [onnx.helper.make_node("DequantizeLinear", ["w", "w_scale", "w_zero_point"], ["w_dq"], name="w_DQ", axis=1),
+             onnx.helper.make_node("Gemm", ["x", "w_dq"], ["y"], name="gemm")]
+    graph = onnx.helper.make_graph(nodes, "g", [onnx.helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                                   [onnx.helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [weights, scale, zero_point])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    assert finding_texts(model) == {("w_DQ", "weight-axis"): "4 scales for ? channels on axis 1"}
+
+
+def test_residual_add_warnings_name_each_add_and_say_what_to_remove(resnet18_int8_fixed_onnx):
+    findings = [finding for finding in check_tensorrt_rules(resnet18_int8_fixed_onnx) if finding.rule == "residual-add-unfused"]
+    adds = {node.name for node in onnx.load(str(resnet18_int8_fixed_onnx)).graph.node if node.op_type == "Add"}
+    assert {finding.node for finding in findings} == adds and len(adds) == 8
+    assert all("remove the Q/DQ between the branch's last Conv and the Add" in finding.message for finding in findings)
+
+
+def test_only_adds_are_residual_adds(resnet18_int8_fixed_onnx, resnet18_int8_fused):
+    """A Mul fed like a residual Add (a Conv and a DequantizeLinear, or two DequantizeLinears) is not one."""
+    for path in (resnet18_int8_fixed_onnx, resnet18_int8_fused.path):
+        model = onnx.load(str(path))
+        for node in model.graph.node:
+            if node.op_type == "Add":
+                node.op_type = "Mul"
+        assert residual_add_placements(model) == {}
+        assert count_by_rule(check_tensorrt_rules(model)) == {}
+
+
+def test_format_findings_shows_two_examples_per_rule_by_default():
+    text = format_findings(check_tensorrt_rules(exporter_like_model())).splitlines()
+    zero_point_row = next(index for index, line in enumerate(text) if "zero-point-nonzero" in line)
+    examples = [line for line in text[zero_point_row + 1:zero_point_row + 4] if line.startswith(" ")]
+    assert len(examples) == 2 and "4 node(s)" in text[zero_point_row]
+    assert len([line for line in format_findings(check_tensorrt_rules(exporter_like_model()), examples=3).splitlines()
+                if "zero point [128]" in line]) == 3
