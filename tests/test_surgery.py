@@ -116,7 +116,7 @@ def test_map_uint8_asks_for_the_cast_pass_first():
 
 def test_map_uint8_refuses_a_quantize_without_zero_point():
     graph = gs.import_onnx(qdq_conv_model(omit_zero_point=True))
-    with pytest.raises(TutorialError, match="no zero point"):
+    with pytest.raises(TutorialError, match="in/QuantizeLinear has no zero point"):  # the Q, which comes before its DQ
         map_uint8_qdq_to_int8(graph)
 
 
@@ -324,3 +324,359 @@ def test_the_real_export_fixture_has_nonzero_biases_for_the_bias_pass(resnet18_i
     biases = {initializer.name: numpy_helper.to_array(initializer) for initializer in model.graph.initializer
               if initializer.name.endswith("bias_float")}
     assert len(biases) == 21 and all(np.any(values != 0) for values in biases.values())
+
+
+# --- edges of the passes and of the residual search (found by `make mutation`) -------------------
+
+def small_tensor(name: str) -> gs.Variable:
+    return gs.Variable(name, dtype=np.float32, shape=[1, 2, 4, 4])
+
+
+def conv(name: str, source: gs.Tensor) -> gs.Node:
+    weight = gs.Constant(f"{name}_w", np.ones((2, 2, 1, 1), dtype=np.float32))
+    return gs.Node("Conv", name, inputs=[source, weight], outputs=[small_tensor(f"{name}_out")])
+
+
+def qdq(name: str, source: gs.Tensor) -> list[gs.Node]:
+    scale, zero_point = gs.Constant(f"{name}_scale", np.array(0.1, dtype=np.float32)), gs.Constant(f"{name}_zp", np.array(0, dtype=np.int8))
+    quantized = gs.Variable(f"{name}_q", dtype=np.int8, shape=[1, 2, 4, 4])
+    return [gs.Node("QuantizeLinear", f"{name}/Q", inputs=[source, scale, zero_point], outputs=[quantized]),
+            gs.Node("DequantizeLinear", f"{name}/DQ", inputs=[quantized, scale, zero_point], outputs=[small_tensor(f"{name}_dq")])]
+
+
+def residual_graph(kind: str, swapped: bool = False, op: str = "Add") -> tuple[gs.Graph, gs.Node]:
+    """Small residual blocks on a graph input x: "qdq" (x -> Q/DQ -> Conv -> Q/DQ, shortcut the Q/DQ of x),
+    "downsample" (Conv -> Relu -> Conv, shortcut a Conv reading x itself), "constant" (Conv + a constant),
+    "dequantized-constant" (Conv + DQ of an int8 constant), "unrelated" (two Convs of two inputs)."""
+    x, y = small_tensor("x"), small_tensor("y")
+    nodes: list[gs.Node] = []
+    if kind == "qdq":
+        nodes += qdq("x", x)
+        nodes.append(conv("conv", nodes[-1].outputs[0]))
+        nodes += qdq("branch", nodes[-1].outputs[0])
+        branch, shortcut = nodes[-1].outputs[0], nodes[1].outputs[0]
+    elif kind == "downsample":
+        nodes.append(conv("conv1", x))
+        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
+        nodes.append(conv("conv2", nodes[-1].outputs[0]))
+        nodes.append(conv("downsample", x))
+        branch, shortcut = nodes[2].outputs[0], nodes[3].outputs[0]
+    elif kind == "downsample-qdq":  # each Conv of the block reads its own Q/DQ of x
+        nodes += qdq("main", x)
+        nodes.append(conv("conv1", nodes[-1].outputs[0]))
+        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
+        nodes.append(conv("conv2", nodes[-1].outputs[0]))
+        nodes += qdq("shortcut", x)
+        nodes.append(conv("downsample", nodes[-1].outputs[0]))
+        branch, shortcut = nodes[4].outputs[0], nodes[-1].outputs[0]
+    elif kind == "dequantized-input":  # the block input arrives quantized: an int8 graph input, dequantized
+        x_int8 = gs.Variable("x_int8", dtype=np.int8, shape=[1, 2, 4, 4])
+        nodes.append(gs.Node("DequantizeLinear", "x/DQ", inputs=[x_int8, gs.Constant("x_scale", np.array(0.1, dtype=np.float32))],
+                             outputs=[small_tensor("x_dq")]))
+        nodes.append(conv("conv1", nodes[0].outputs[0]))
+        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
+        nodes.append(conv("conv2", nodes[-1].outputs[0]))
+        nodes.append(conv("downsample", nodes[0].outputs[0]))
+        branch, shortcut = nodes[3].outputs[0], nodes[4].outputs[0]
+        x = x_int8
+    elif kind == "relu-shortcut":  # a quantized Relu of another input on the shortcut
+        nodes.append(conv("conv", x))
+        nodes += qdq("branch", nodes[-1].outputs[0])
+        nodes.append(gs.Node("Relu", "relu_y", inputs=[y], outputs=[small_tensor("relu_y_out")]))
+        nodes += qdq("shortcut", nodes[-1].outputs[0])
+        branch, shortcut = nodes[2].outputs[0], nodes[-1].outputs[0]
+    elif kind == "constant":
+        nodes.append(conv("conv", x))
+        branch, shortcut = nodes[-1].outputs[0], gs.Constant("offset", np.ones((1, 2, 1, 1), dtype=np.float32))
+    elif kind == "dequantized-constant":
+        nodes.append(conv("conv", x))
+        nodes.append(gs.Node("DequantizeLinear", "offset/DQ", inputs=[gs.Constant("offset_int8", np.ones((1, 2, 1, 1), dtype=np.int8)),
+                                                                    gs.Constant("offset_scale", np.array(0.5, dtype=np.float32))],
+                             outputs=[small_tensor("offset_dq")]))
+        branch, shortcut = nodes[0].outputs[0], nodes[1].outputs[0]
+    else:  # "unrelated"
+        nodes += [conv("conv_x", x), conv("conv_y", y)]
+        branch, shortcut = nodes[0].outputs[0], nodes[1].outputs[0]
+    add = gs.Node(op, "add", inputs=[shortcut, branch] if swapped else [branch, shortcut], outputs=[small_tensor("sum")])
+    nodes.append(add)
+    return gs.Graph(nodes=nodes, inputs=[x, y], outputs=[add.outputs[0]], opset=17), add
+
+
+@pytest.mark.parametrize("kind, expected", [("qdq", 0), ("downsample", 0), ("downsample-qdq", 0), ("dequantized-input", 0),
+                                            ("relu-shortcut", 0), ("dequantized-constant", 0), ("constant", None),
+                                            ("unrelated", None)])
+def test_the_residual_branch_is_found_whichever_input_it_is(kind, expected):
+    from helpers.surgery import residual_branch_input
+
+    assert residual_branch_input(residual_graph(kind)[1]) == expected
+    assert residual_branch_input(residual_graph(kind, swapped=True)[1]) == (None if expected is None else 1 - expected)
+    assert residual_branch_input(residual_graph(kind, op="Mul")[1]) is None  # only an Add is a residual Add
+
+
+def test_the_residual_pass_fuses_the_real_blocks_whichever_input_is_the_branch(resnet18_int8_fixed_onnx, resnet18_int8_fused, tmp_path):
+    from helpers.surgery import onnxruntime_logits, remove_qdq_between_conv_and_residual_add, residual_branch_input
+
+    graph = load_graph(resnet18_int8_fixed_onnx)
+    adds = [node for node in graph.nodes if node.op == "Add"]
+    assert [residual_branch_input(add) for add in adds] == [0] * 8
+    for add in adds:
+        add.inputs[0], add.inputs[1] = add.inputs[1], add.inputs[0]
+    assert [residual_branch_input(add) for add in adds] == [1] * 8
+    # an Add that is not a residual Add, ahead of the others, is passed over
+    square = gs.Variable("input_doubled", dtype=np.float32, shape=graph.inputs[0].shape)
+    graph.nodes.insert(0, gs.Node("Add", "not_residual", inputs=[graph.inputs[0], graph.inputs[0]], outputs=[square]))
+    graph.outputs.append(square)
+    changes = remove_qdq_between_conv_and_residual_add(graph)
+    assert len(changes) == 8
+    assert all(add.inputs[1].inputs[0].op == "Conv" and add.inputs[0].inputs[0].op == "DequantizeLinear" for add in adds)
+    graph.outputs.remove(square)
+    swapped_path = tmp_path / "swapped_fused.onnx"
+    save_graph(graph.cleanup().toposort(), swapped_path, read_metadata(resnet18_int8_fused.path))
+    inputs = np.random.default_rng(4).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    assert np.array_equal(onnxruntime_logits(swapped_path, inputs), onnxruntime_logits(resnet18_int8_fused.path, inputs))
+    fused = load_graph(resnet18_int8_fused.path)  # the Conv feeds the Add directly there
+    assert [residual_branch_input(node) for node in fused.nodes if node.op == "Add"] == [0] * 8
+
+
+def test_fix_and_fuse_refuse_to_overwrite_their_input(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx):
+    from helpers.surgery import fuse_residual_adds
+
+    for make, path in ((fix_for_tensorrt, resnet18_int8_raw_onnx), (fuse_residual_adds, resnet18_int8_fixed_onnx)):
+        digest = file_sha256(path)
+        with pytest.raises(TutorialError, match="Refusing to overwrite"):
+            make(path, path)
+        assert file_sha256(path) == digest
+
+
+def test_fix_for_tensorrt_returns_each_pass_changes_and_the_fused_graph_says_who_made_it(resnet18_int8_raw_onnx, tmp_path, resnet18_int8_fused):
+    changes = fix_for_tensorrt(resnet18_int8_raw_onnx, tmp_path / "fixed.onnx")
+    assert list(changes) == [surgery_pass.__name__ for surgery_pass in SURGERY_PASSES]
+    assert len(changes["replace_bias_dequantize_with_float"]) == 21
+    metadata = read_metadata(resnet18_int8_fused.path)
+    assert metadata["produced_by"] == "05_qdq_placement_vs_modelopt" and metadata["precision"] == "int8-qdq-tensorrt-fused-residuals"
+
+
+def test_fold_constants_counts_what_became_constant_by_producer():
+    x = gs.Variable("x", dtype=np.float32, shape=[2])
+    a, b, c, y = (gs.Variable(name, dtype=np.float32, shape=[2]) for name in ("a", "b", "c", "y"))
+    nodes = [gs.Node("Constant", "const_a", attrs={"value": gs.Constant("va", np.ones(2, dtype=np.float32))}, outputs=[a]),
+             gs.Node("Constant", "const_b", attrs={"value": gs.Constant("vb", np.full(2, 2.0, dtype=np.float32))}, outputs=[b]),
+             gs.Node("Add", "add", inputs=[a, b], outputs=[c]),
+             gs.Node("Mul", "mul", inputs=[x, c], outputs=[y])]
+    graph = gs.Graph(nodes=nodes, inputs=[x], outputs=[y], opset=17)
+    assert fold_constants(graph) == ["1 output(s) of Add nodes became constants", "2 output(s) of Constant nodes became constants"]
+
+
+def test_graph_diff_totals_and_unchanged_rows(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx):
+    from helpers.surgery import op_count_diff
+
+    raw, fixed = count_ops(resnet18_int8_raw_onnx), count_ops(resnet18_int8_fixed_onnx)
+    rows = op_count_diff(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx)
+    assert rows == [(op, raw.get(op, 0), fixed.get(op, 0)) for op in sorted(set(raw) | set(fixed))]
+    assert ("Cast", raw["Cast"], 0) in rows
+    text = format_graph_diff(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, {"a_pass": ["1", "2", "3"], "b_pass": list("12345")})
+    lines = text.splitlines()
+    assert next(line for line in lines if line.startswith("total")).split()[1:] == [str(sum(raw.values())), str(sum(fixed.values()))]
+    assert next(line for line in lines if line.startswith("Conv ")).split()[1:] == ["20", "20"]  # unchanged: no "+0"
+    assert "  ... and 2 more" in lines and sum("more" in line for line in lines) == 1  # 3 changes are shown whole
+    assert lines[lines.index("a_pass: 3 change(s)") - 1] == ""
+
+
+def test_map_uint8_types_each_quantize_output_int8_and_says_what_it_changed():
+    model = onnx.shape_inference.infer_shapes(qdq_conv_model(zero_point=128, zero_point_dtype=np.uint8))
+    graph = gs.import_onnx(model)
+    quantizers = [node for node in graph.nodes if node.op == "QuantizeLinear"]
+    assert [node.outputs[0].dtype for node in quantizers] == [np.uint8, np.uint8]
+    changes = map_uint8_qdq_to_int8(graph)
+    assert [node.outputs[0].dtype for node in quantizers] == [np.int8, np.int8]
+    assert "in/QuantizeLinear: zero point uint8 128 -> int8 0" in changes and len(changes) == 4
+    assert np.array_equal(run(model), run(export_checked(graph)))
+
+
+def test_map_uint8_names_what_a_quantize_feeds_and_a_zero_point_it_cannot_read():
+    graph = gs.import_onnx(exporter_like_model())
+    with pytest.raises(TutorialError, match=r"in/QuantizeLinear feeds \['in/Cast'\], not only DequantizeLinear"):
+        map_uint8_qdq_to_int8(graph)
+    graph = gs.import_onnx(qdq_conv_model(zero_point=128, zero_point_dtype=np.uint8))
+    quantize = next(node for node in graph.nodes if node.name == "out/QuantizeLinear")
+    graph.outputs.append(quantize.outputs[0])
+    with pytest.raises(TutorialError, match="out/QuantizeLinear feeds a graph output"):
+        map_uint8_qdq_to_int8(graph)
+    graph = gs.import_onnx(qdq_conv_model(zero_point=128, zero_point_dtype=np.uint8))
+    computed = gs.Variable("zero_point_input", dtype=np.uint8, shape=[])
+    graph.inputs.append(computed)
+    next(node for node in graph.nodes if node.name == "in/QuantizeLinear").inputs[2] = computed
+    with pytest.raises(TutorialError, match="in/QuantizeLinear: the zero point is not a constant"):
+        map_uint8_qdq_to_int8(graph)
+
+
+def test_map_uint8_passes_over_a_dequantize_without_zero_point():
+    """The zero point of DequantizeLinear is optional (int8, 0): nothing to map, and no error."""
+    model = qdq_conv_model()
+    weight_dq = next(node for node in model.graph.node if node.name == "conv/DequantizeLinear_weight")
+    del weight_dq.input[2]
+    assert map_uint8_qdq_to_int8(gs.import_onnx(model)) == []
+
+
+def test_op_count_diff_counts_op_types_found_on_one_side_only(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx):
+    from helpers.surgery import op_count_diff
+
+    raw, fixed = count_ops(resnet18_int8_raw_onnx), count_ops(resnet18_int8_fixed_onnx)
+    assert op_count_diff(resnet18_int8_fixed_onnx, resnet18_int8_raw_onnx) == [
+        (op, fixed.get(op, 0), raw.get(op, 0)) for op in sorted(set(raw) | set(fixed))]
+    assert ("Cast", 0, raw["Cast"]) in op_count_diff(resnet18_int8_fixed_onnx, resnet18_int8_raw_onnx)
+
+
+def test_fold_constants_stops_on_a_constant_subgraph_onnx_runtime_cannot_compute():
+    """Rather than leave it unfolded without a word (TensorRT would then meet the unknown node)."""
+    x, a, b, y = (gs.Variable(name, dtype=np.float32, shape=[2]) for name in ("x", "a", "b", "y"))
+    nodes = [gs.Node("Constant", "const_a", attrs={"value": gs.Constant("va", np.ones(2, dtype=np.float32))}, outputs=[a]),
+             gs.Node("Mystery", "mystery", inputs=[a], outputs=[b], domain="example.custom"),
+             gs.Node("Mul", "mul", inputs=[x, b], outputs=[y])]
+    with pytest.raises(Exception, match="Mystery"):
+        fold_constants(gs.Graph(nodes=nodes, inputs=[x], outputs=[y], opset=17))
+
+
+def test_constant_value_reads_constantofshape_and_cast_and_nothing_computed():
+    from helpers.surgery import constant_value
+
+    shape = gs.Constant("shape", np.array([3], dtype=np.int64))
+    filled, zeros, computed, cast = (gs.Variable(name) for name in ("filled", "zeros", "computed", "cast"))
+    dynamic_shape = gs.Variable("dynamic_shape", dtype=np.int64, shape=[1])
+    gs.Node("ConstantOfShape", "fill_7", inputs=[shape], outputs=[filled], attrs={"value": gs.Constant("seven", np.array([7], dtype=np.int32))})
+    gs.Node("ConstantOfShape", "fill_default", inputs=[shape], outputs=[zeros])  # no value: ONNX's default is float32 0
+    gs.Node("ConstantOfShape", "fill_dynamic", inputs=[dynamic_shape], outputs=[computed])
+    gs.Node("Cast", "cast_computed", inputs=[computed], outputs=[cast], attrs={"to": TensorProto.INT32})
+    value = constant_value(filled)
+    assert value.dtype == np.int32 and value.tolist() == [7, 7, 7]
+    value = constant_value(zeros)
+    assert value.dtype == np.float32 and value.tolist() == [0.0, 0.0, 0.0]
+    assert constant_value(computed) is None and constant_value(cast) is None
+
+
+def test_remove_cast_leaves_a_cast_with_other_readers_and_names_every_dequantize_it_rewires():
+    graph = gs.import_onnx(exporter_like_model())
+    in_cast = next(node for node in graph.nodes if node.name == "in/Cast")
+    reader_output = gs.Variable("cast_reader_output", dtype=np.uint8, shape=[1, 2, 4, 4])
+    graph.nodes.insert(0, gs.Node("Identity", "cast_reader", inputs=[in_cast.outputs[0]], outputs=[reader_output]))
+    graph.outputs.append(reader_output)
+    changes = remove_cast_between_q_and_dq(graph)
+    assert [line.split(":")[0] for line in changes] == ["out/Cast"]  # in/Cast stays: the Identity reads it
+    graph = gs.import_onnx(exporter_like_model())
+    cast = next(node for node in graph.nodes if node.name == "in/Cast")
+    first_dq = cast.outputs[0].outputs[0]
+    second = gs.Variable("second_dq_output", dtype=np.float32, shape=[1, 2, 4, 4])
+    graph.nodes.append(gs.Node("DequantizeLinear", "in/DequantizeLinear_second", inputs=list(first_dq.inputs), outputs=[second]))
+    graph.outputs.append(second)
+    assert ("in/Cast: removed Cast(to uint8) between in/QuantizeLinear and in/DequantizeLinear, in/DequantizeLinear_second"
+            in remove_cast_between_q_and_dq(graph))
+
+
+@pytest.mark.parametrize("zero_point_dtype, omit_zero_point, cast_to", [
+    (np.int8, False, TensorProto.INT8),    # an int8 zero point makes an int8 output: Cast(to int8) changes nothing
+    (np.int8, True, TensorProto.UINT8),    # no zero point: the output is uint8
+])
+def test_remove_cast_takes_the_output_type_from_the_zero_point(zero_point_dtype, omit_zero_point, cast_to):
+    model = qdq_conv_model(zero_point_dtype=zero_point_dtype, omit_zero_point=omit_zero_point, cast_to=cast_to)
+    graph = gs.import_onnx(model)
+    assert len(remove_cast_between_q_and_dq(graph)) == 2
+    assert np.array_equal(run(model), run(export_checked(graph)))
+
+
+def test_remove_cast_refuses_a_quantize_whose_zero_point_it_cannot_read():
+    graph = gs.import_onnx(qdq_conv_model(cast_to=TensorProto.INT8))
+    computed = gs.Variable("zero_point_input", dtype=np.int8, shape=[])
+    graph.inputs.append(computed)
+    next(node for node in graph.nodes if node.name == "in/QuantizeLinear").inputs[2] = computed
+    with pytest.raises(TutorialError, match="in/QuantizeLinear: the zero point is not a constant"):
+        remove_cast_between_q_and_dq(graph)
+
+
+def test_cleanup_keeps_unused_graph_inputs_and_reports_a_re_sort():
+    graph = gs.import_onnx(qdq_conv_model())
+    graph.inputs.append(gs.Variable("unused_input", dtype=np.float32, shape=[1]))
+    graph.nodes.reverse()
+    changes = cleanup_and_sort(graph)
+    assert [tensor.name for tensor in graph.inputs] == ["x", "unused_input"]  # the model's interface stays
+    assert changes == [f"re-sorted {len(graph.nodes)} nodes topologically"]
+
+
+def bias_graph(bias_kind: str) -> tuple[gs.Graph, np.ndarray]:
+    """One Conv with 3 output channels; its bias is DequantizeLinear(int32) without a zero point ("no-zero-point"),
+    or with a scale computed at run time ("computed-scale"). Returns the graph and the bias the DQ computes."""
+    x, y = gs.Variable("x", dtype=np.float32, shape=[1, 2, 4, 4]), gs.Variable("y", dtype=np.float32, shape=[1, 3, 4, 4])
+    values, scale = np.array([100, -40, 7], dtype=np.int32), np.array([0.01, 0.02, 0.03], dtype=np.float32)
+    bias = gs.Variable("bias", dtype=np.float32, shape=[3])
+    inputs = [x]
+    if bias_kind == "computed-scale":
+        scale_input = gs.Variable("scale_input", dtype=np.float32, shape=[3])
+        inputs.append(scale_input)
+        dq_inputs = [gs.Constant("b_int32", values), scale_input, gs.Constant("b_zp", np.zeros(3, dtype=np.int32))]
+    else:
+        dq_inputs = [gs.Constant("b_int32", values), gs.Constant("b_scale", scale)]
+    nodes = [gs.Node("DequantizeLinear", "bias/DQ", inputs=dq_inputs, outputs=[bias], attrs={"axis": 0}),
+             gs.Node("Conv", "conv", inputs=[x, gs.Constant("w", np.ones((3, 2, 1, 1), dtype=np.float32)), bias], outputs=[y])]
+    return gs.Graph(nodes=nodes, inputs=inputs, outputs=[y], opset=17), values * scale
+
+
+def test_bias_pass_folds_a_dequantize_without_zero_point_and_refuses_a_computed_scale():
+    graph, expected = bias_graph("no-zero-point")
+    (change,) = replace_bias_dequantize_with_float(graph)
+    assert np.array_equal(graph.nodes[1].inputs[2].values, expected.astype(np.float32)) and "zero point [0]" in change
+    graph, _ = bias_graph("computed-scale")
+    with pytest.raises(TutorialError, match="bias/DQ: the bias scale or zero point is not constant"):
+        replace_bias_dequantize_with_float(graph)
+
+
+def test_bias_pass_passes_over_layers_it_has_nothing_to_do_for():
+    """Layers without a bias, with a float bias, or with a bias DequantizeLinear of int8 come first; the int32 one
+    after them is still folded."""
+    graph = gs.import_onnx(qdq_conv_model(bias="int32"))
+    x = graph.inputs[0]
+    weight = gs.Constant("w_extra", np.ones((2, 2, 1, 1), dtype=np.float32))
+    int8_bias = gs.Variable("int8_bias", dtype=np.float32, shape=[2])
+    extra = [gs.Node("Conv", "no_bias", inputs=[x, weight], outputs=[gs.Variable("o1", dtype=np.float32, shape=[1, 2, 4, 4])]),
+             gs.Node("Conv", "float_bias", inputs=[x, weight, gs.Constant("fb", np.ones(2, dtype=np.float32))],
+                     outputs=[gs.Variable("o2", dtype=np.float32, shape=[1, 2, 4, 4])]),
+             gs.Node("DequantizeLinear", "int8_bias/DQ", inputs=[gs.Constant("b8", np.ones(2, dtype=np.int8)), gs.Constant("s8", np.array(0.5, dtype=np.float32))],
+                     outputs=[int8_bias]),
+             gs.Node("Conv", "int8_bias_conv", inputs=[x, weight, int8_bias], outputs=[gs.Variable("o3", dtype=np.float32, shape=[1, 2, 4, 4])])]
+    graph.nodes[0:0] = extra
+    graph.outputs += [node.outputs[0] for node in extra if node.op == "Conv"]
+    changes = replace_bias_dequantize_with_float(graph)
+    assert [line.split(":")[0] for line in changes] == ["conv/Conv"]
+
+
+def test_the_comparator_runs_graphs_as_written_unless_asked_and_says_which(resnet18_int8_fixed_onnx, resnet18_int8_fused):
+    from helpers.surgery import onnxruntime_logits
+
+    inputs = np.random.default_rng(3).standard_normal((4, 3, 32, 32)).astype(np.float32)
+
+    def independent_logits(path, level):
+        options = ort.SessionOptions()
+        options.graph_optimization_level = level
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: inputs})[0]
+
+    as_written = independent_logits(resnet18_int8_fixed_onnx, ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+    optimized = independent_logits(resnet18_int8_fixed_onnx, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    assert not np.array_equal(as_written, optimized)  # ONNX Runtime's integer kernels round differently
+    assert np.array_equal(onnxruntime_logits(resnet18_int8_fixed_onnx, inputs), as_written)
+    result = compare_on_onnxruntime(resnet18_int8_fixed_onnx, resnet18_int8_fused.path, inputs, optimized=True)
+    fused_optimized = independent_logits(resnet18_int8_fused.path, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    assert result["onnxruntime_optimizations"] == "default"
+    assert result["max_abs_diff"] == float(np.max(np.abs(optimized - fused_optimized)))
+    assert compare_on_onnxruntime(resnet18_int8_fixed_onnx, resnet18_int8_fused.path, inputs)["onnxruntime_optimizations"] == "disabled"
+
+
+def test_bias_pass_reads_the_default_axis_of_a_two_dimensional_gemm_bias():
+    """ONNX's default axis of DequantizeLinear is 1: a (1, 3) Gemm bias with 3 scales runs along it."""
+    x, y = gs.Variable("x", dtype=np.float32, shape=[1, 2]), gs.Variable("y", dtype=np.float32, shape=[1, 3])
+    values, scale = np.array([[100, -40, 7]], dtype=np.int32), np.array([0.01, 0.02, 0.03], dtype=np.float32)
+    bias = gs.Variable("bias", dtype=np.float32, shape=[1, 3])
+    nodes = [gs.Node("DequantizeLinear", "bias/DQ", inputs=[gs.Constant("b_int32", values), gs.Constant("b_scale", scale),
+                                                          gs.Constant("b_zp", np.zeros(3, dtype=np.int32))], outputs=[bias]),
+             gs.Node("Gemm", "gemm", inputs=[x, gs.Constant("w", np.ones((2, 3), dtype=np.float32)), bias], outputs=[y])]
+    graph = gs.Graph(nodes=nodes, inputs=[x], outputs=[y], opset=17)
+    (change,) = replace_bias_dequantize_with_float(graph)
+    assert np.array_equal(nodes[1].inputs[2].values, (values * scale[None, :]).astype(np.float32)) and "int32 [1, 3]" in change
