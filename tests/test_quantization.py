@@ -240,3 +240,69 @@ def test_logits_sqnr_is_the_sqnr_of_the_last_layer(fused, int8_model):
     images = random_images(6, seed=11)
     assert logits_sqnr(fused, int8_model, images, batch_size=4) == pytest.approx(per_layer_sqnr(fused, int8_model, images)["fc"], abs=1e-3)
     assert logits_sqnr(fused, fused, images) == float("inf")
+
+
+# --- what the save/load, the checks and the choices must also get right (found by `make mutation`) --------
+
+class NotAWeight:
+    """An arbitrary Python object: a checkpoint that pickles one is not plain tensors and numbers."""
+
+
+def test_saved_int8_model_records_engine_and_utc_time_and_reloads_without_provenance(int8_model, tmp_path):
+    from helpers.quantization import ARCHITECTURE, INT8_FORMAT
+
+    path = save_int8_model(tmp_path / "int8.pt", int8_model, {"activation_observer": "min-max"})
+    record = torch.load(path, weights_only=True)
+    assert record["engine"] == "qnnpack" and record["format"] == INT8_FORMAT and record["architecture"] == ARCHITECTURE
+    assert record["provenance"]["saved_at"].endswith("+00:00")  # UTC, to the second
+    del record["provenance"]
+    torch.save(record, tmp_path / "no_provenance.pt")
+    _, provenance = load_int8_model(tmp_path / "no_provenance.pt")
+    assert provenance == {}
+
+
+def test_load_int8_model_names_what_is_wrong_with_a_file(int8_model, tmp_path):
+    from helpers.quantization import ARCHITECTURE, INT8_FORMAT
+
+    (tmp_path / "garbage.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(TutorialError, match=r"garbage.pt is not a readable PyTorch file \(UnpicklingError: "):
+        load_int8_model(tmp_path / "garbage.pt")
+    state_dict = int8_model.state_dict()
+    # only plain tensors and numbers are loaded: a pickled object is refused, not run
+    torch.save({"format": INT8_FORMAT, "architecture": ARCHITECTURE, "state_dict": state_dict, "provenance": {"x": NotAWeight()}},
+               tmp_path / "pickled_object.pt")
+    with pytest.raises(TutorialError, match="not a readable PyTorch file"):
+        load_int8_model(tmp_path / "pickled_object.pt")
+    torch.save({"format": INT8_FORMAT, "architecture": "resnet50", "state_dict": state_dict}, tmp_path / "other.pt")
+    with pytest.raises(TutorialError, match=f"holds a 'resnet50' model, not '{ARCHITECTURE}'"):
+        load_int8_model(tmp_path / "other.pt")
+    missing = dict(state_dict)
+    del missing["fc._packed_params._packed_params"]
+    torch.save({"format": INT8_FORMAT, "architecture": ARCHITECTURE, "state_dict": missing}, tmp_path / "missing.pt")
+    with pytest.raises(TutorialError, match=r"do not fit the model: 'fc\.weight'"):
+        load_int8_model(tmp_path / "missing.pt")
+
+
+def test_pick_observer_keeps_observers_it_does_not_know():
+    assert pick_observer({"min-max": 0.80, "percentile": 0.90}) == "percentile"
+    assert pick_observer({"percentile": 0.80, "min-max": 0.80}) == "min-max"  # ties: the known, simpler one first
+
+
+def test_shift_to_int8_says_what_it_got():
+    with pytest.raises(TutorialError, match=r"got torch\.float32 with zero point None"):
+        shift_to_int8(torch.zeros(3))
+    with pytest.raises(TutorialError, match=r"got torch\.quint8 with zero point 127"):
+        shift_to_int8(torch.quantize_per_tensor(torch.zeros(3), 0.1, 127, torch.quint8))
+
+
+def test_weight_qparams_reads_per_tensor_weights_and_channel_counts(fused, int8_model):
+    from torch.ao.quantization import QConfig
+
+    per_channel = weight_qparams(int8_model)
+    assert per_channel["conv1"]["channels"] == 64 and per_channel["fc"]["channels"] == 10
+    per_tensor_qconfig = QConfig(activation=tensorrt_qconfig().activation,
+                                 weight=MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric))
+    per_tensor, _ = quantize_int8(fused, per_tensor_qconfig, random_images(4, seed=12), batch_size=4)
+    entry = weight_qparams(per_tensor)["layer1.0.conv1"]
+    assert entry["qscheme"] == "torch.per_tensor_affine" and entry["axis"] is None and entry["zero_points"] == [0]
+    assert entry["channels"] == 64
