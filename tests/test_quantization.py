@@ -306,3 +306,51 @@ def test_weight_qparams_reads_per_tensor_weights_and_channel_counts(fused, int8_
     entry = weight_qparams(per_tensor)["layer1.0.conv1"]
     assert entry["qscheme"] == "torch.per_tensor_affine" and entry["axis"] is None and entry["zero_points"] == [0]
     assert entry["channels"] == 64
+
+
+def test_quantize_int8_calibrates_in_the_batches_it_is_given(fused):
+    """The histogram observer's ranges depend on how the images are batched, so the batch size must reach calibrate."""
+    from helpers.quantization import calibrate, convert_to_int8, prepare_for_calibration
+
+    images = random_images(16, seed=13)
+    one_call, seen = quantize_int8(fused, tensorrt_qconfig(HistogramObserver), images, batch_size=4)
+    prepared = prepare_for_calibration(fused, tensorrt_qconfig(HistogramObserver))
+    calibrate(prepared, images, batch_size=4)
+    assert seen == 16 and activation_qparams(one_call) == activation_qparams(convert_to_int8(prepared))
+    whole = prepare_for_calibration(fused, tensorrt_qconfig(HistogramObserver))
+    calibrate(whole, images, batch_size=16)
+    assert activation_qparams(convert_to_int8(whole)) != activation_qparams(one_call)  # batching does matter here
+
+
+def test_eager_warnings_are_silenced_by_message_category_and_module_together():
+    import warnings
+
+    from helpers.quantization import eager_deprecation_silenced
+
+    deprecated = "torch.ao.quantization is deprecated and will be removed"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with eager_deprecation_silenced():
+            warnings.warn_explicit(deprecated, DeprecationWarning, "quantization.py", 1, module="helpers.quantization")
+            warnings.warn_explicit("another deprecation", DeprecationWarning, "quantization.py", 2, module="helpers.quantization")
+            warnings.warn_explicit(deprecated, UserWarning, "quantization.py", 3, module="helpers.quantization")
+            warnings.warn_explicit(deprecated, DeprecationWarning, "elsewhere.py", 4, module="elsewhere")
+    assert [(str(w.message), w.category, w.lineno) for w in caught] == [
+        ("another deprecation", DeprecationWarning, 2), (deprecated, UserWarning, 3), (deprecated, DeprecationWarning, 4)]
+
+
+def test_layer_outputs_keep_what_the_layer_returned_before_an_in_place_op_changes_it():
+    model = nn.Sequential(nn.Conv2d(1, 1, 1, bias=False), nn.ReLU(inplace=True)).eval()
+    with torch.no_grad():
+        model[0].weight.fill_(1.0)
+    inputs = torch.linspace(-1, 1, 16).reshape(1, 1, 4, 4)
+    outputs = layer_outputs(model, ["0"], inputs)
+    assert torch.equal(outputs["0"], inputs)  # negative values included: the ReLU ran in place afterwards
+
+
+def test_a_torch_without_the_engine_gets_the_install_advice(monkeypatch):
+    from helpers import quantization
+
+    monkeypatch.setattr(quantization, "ENGINE", "no-such-engine")
+    with pytest.raises(TutorialError, match=r"no 'no-such-engine' quantized engine .*make setup"):
+        quantization.use_qnnpack()
