@@ -448,11 +448,14 @@ def test_fix_and_fuse_refuse_to_overwrite_their_input(resnet18_int8_raw_onnx, re
         assert file_sha256(path) == digest
 
 
-def test_fix_for_tensorrt_returns_each_pass_changes_and_the_fused_graph_says_who_made_it(resnet18_int8_raw_onnx, tmp_path, resnet18_int8_fused):
+def test_fix_for_tensorrt_returns_each_pass_changes_and_the_fused_graph_says_who_made_it(resnet18_int8_raw_onnx, tmp_path):
+    from helpers.surgery import fuse_residual_adds
+
     changes = fix_for_tensorrt(resnet18_int8_raw_onnx, tmp_path / "fixed.onnx")
     assert list(changes) == [surgery_pass.__name__ for surgery_pass in SURGERY_PASSES]
     assert len(changes["replace_bias_dequantize_with_float"]) == 21
-    metadata = read_metadata(resnet18_int8_fused.path)
+    assert len(fuse_residual_adds(tmp_path / "fixed.onnx", tmp_path / "fused.onnx")) == 8
+    metadata = read_metadata(tmp_path / "fused.onnx")
     assert metadata["produced_by"] == "05_qdq_placement_vs_modelopt" and metadata["precision"] == "int8-qdq-tensorrt-fused-residuals"
 
 
@@ -669,14 +672,18 @@ def test_the_comparator_runs_graphs_as_written_unless_asked_and_says_which(resne
     assert compare_on_onnxruntime(resnet18_int8_fixed_onnx, resnet18_int8_fused.path, inputs)["onnxruntime_optimizations"] == "disabled"
 
 
-def test_bias_pass_reads_the_default_axis_of_a_two_dimensional_gemm_bias():
-    """ONNX's default axis of DequantizeLinear is 1: a (1, 3) Gemm bias with 3 scales runs along it."""
-    x, y = gs.Variable("x", dtype=np.float32, shape=[1, 2]), gs.Variable("y", dtype=np.float32, shape=[1, 3])
-    values, scale = np.array([[100, -40, 7]], dtype=np.int32), np.array([0.01, 0.02, 0.03], dtype=np.float32)
-    bias = gs.Variable("bias", dtype=np.float32, shape=[1, 3])
+@pytest.mark.parametrize("bias_shape, axis", [((1, 3), None), ((3, 1), 0), ((3, 1), -2)])
+def test_bias_pass_reads_the_axis_of_a_two_dimensional_gemm_bias(bias_shape, axis):
+    """A Gemm bias may be (1, N) or (M, 1); its per-channel scales run along the DequantizeLinear's axis
+    (ONNX's default is 1; -2 counts from the end)."""
+    x, y = gs.Variable("x", dtype=np.float32, shape=[3, 2]), gs.Variable("y", dtype=np.float32, shape=[3, 3])
+    values, scale = np.array([100, -40, 7], dtype=np.int32).reshape(bias_shape), np.array([0.01, 0.02, 0.03], dtype=np.float32)
+    bias = gs.Variable("bias", dtype=np.float32, shape=list(bias_shape))
     nodes = [gs.Node("DequantizeLinear", "bias/DQ", inputs=[gs.Constant("b_int32", values), gs.Constant("b_scale", scale),
-                                                          gs.Constant("b_zp", np.zeros(3, dtype=np.int32))], outputs=[bias]),
+                                                          gs.Constant("b_zp", np.zeros(3, dtype=np.int32))], outputs=[bias],
+                     attrs={} if axis is None else {"axis": axis}),
              gs.Node("Gemm", "gemm", inputs=[x, gs.Constant("w", np.ones((2, 3), dtype=np.float32)), bias], outputs=[y])]
     graph = gs.Graph(nodes=nodes, inputs=[x], outputs=[y], opset=17)
     (change,) = replace_bias_dequantize_with_float(graph)
-    assert np.array_equal(nodes[1].inputs[2].values, (values * scale[None, :]).astype(np.float32)) and "int32 [1, 3]" in change
+    expected = (values * scale.reshape([-1 if size == 3 else 1 for size in bias_shape])).astype(np.float32)
+    assert np.array_equal(nodes[1].inputs[2].values, expected) and f"int32 {list(bias_shape)}" in change
