@@ -302,17 +302,6 @@ def svg_for_html(svg: bytes | str) -> str:
                   if not m.group(1).startswith(SVG_FONTS) else m.group(0), text)
 
 
-def svg_data_uri(svg: bytes | str) -> str:
-    """A data: URI for an <img>; two Netron SVGs inlined in one page would clash (same element ids)."""
-    return "data:image/svg+xml;base64," + base64.b64encode(svg_for_html(svg).encode("utf-8")).decode("ascii")
-
-
-def svg_size(svg: bytes | str) -> tuple[float, float]:
-    """(width, height) of an SVG's root element, in pixels."""
-    root = _svg_root(svg)
-    return float(root.get("width")), float(root.get("height"))
-
-
 def node_changes(before_path: Path, after_path: Path) -> dict[str, dict[str, str]]:
     """Which nodes a graph edit removed, added or rewrote, by node name: {"before": {...}, "after": {...}}.
 
