@@ -76,7 +76,7 @@ modelopt-compare: setup
 	$(PY) tools/modelopt_compare.py
 
 ## Mutation testing of helpers/surgery.py, qdq_rules.py and quantization.py, each against its own test file; writes
-## results/mutation/mutation_report.md. About an hour on 2 cores, so not part of `make test` or CI.
+## results/mutation/mutation_report.md. About 14 minutes on 2 cores, so not part of `make test` or CI.
 mutation: $(VENV)/.mutation-installed
 	$(PY) tools/mutation_testing.py
 
