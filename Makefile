@@ -45,7 +45,7 @@ executed-notebooks: setup $(MODELOPT_SETUP)
 ## Unit tests, then every notebook end to end under nbval (quick profile, offline data).
 test: unit-tests notebook-tests
 
-unit-tests: setup
+unit-tests: setup $(MODELOPT_SETUP)
 	$(PY) -m pytest tests
 
 notebook-tests: setup $(MODELOPT_SETUP)
