@@ -61,6 +61,19 @@ def modelopt_unavailable_reason(venv: Path | None = None) -> str | None:
     return None
 
 
+def ready_for_modelopt(venv: Path | None, work_dir: Path) -> tuple[Path, Path]:
+    """ModelOpt's environment and a work folder for one of its runs: (venv, work_dir), the folder created.
+
+    Raises a TutorialError saying why when the environment is not installed."""
+    venv = Path(venv or modelopt_venv())
+    reason = modelopt_unavailable_reason(venv)
+    if reason:
+        raise TutorialError(reason)
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return venv, work_dir
+
+
 def create_modelopt_venv(venv: Path | None = None, log=print) -> Path:
     """Make ModelOpt's virtual environment with pip (skipped when it is installed with today's requirements;
     an environment installed with another list gets the current one installed into it)."""
@@ -196,12 +209,7 @@ def compare(fp32_onnx: Path, unoptimized_onnx: Path, fused_onnx: Path, profile: 
     ``known_predictions``: see ``accuracy_on_onnxruntime`` (keys "unoptimized (notebook 03)", "fused residuals (notebook 05)")."""
     import onnxruntime
 
-    venv = Path(venv or modelopt_venv())
-    reason = modelopt_unavailable_reason(venv)
-    if reason:
-        raise TutorialError(reason)
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    venv, work_dir = ready_for_modelopt(venv, work_dir)
     calibration_path = work_dir / "calib.npy"
     modelopt_onnx = work_dir / "resnet18_int8_modelopt.onnx"
 

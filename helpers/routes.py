@@ -41,7 +41,7 @@ from torch.fx import GraphModule, Node
 from . import onnx_inspect, qdq_rules, surgery
 from .config import TutorialError, written_atomically
 from .data import Split, normalize, to_tensor
-from .modelopt_compare import modelopt_unavailable_reason, modelopt_venv, venv_python
+from .modelopt_compare import modelopt_unavailable_reason, modelopt_venv, ready_for_modelopt, venv_python
 from .onnx_export import INPUT_NAME, OUTPUT_NAME, load_onnx, read_metadata, set_metadata
 
 PRODUCED_BY = "06_routes_after_eager_mode"
@@ -358,12 +358,7 @@ def run_modelopt_torch(model: torch.nn.Module, calibration_npy: Path, onnx_path:
     Returns the subprocess's record (seconds to import, quantize and export; enabled quantizers; versions).
     Raises a TutorialError with the subprocess's last output when it fails.
     """
-    venv = Path(venv or modelopt_venv())
-    reason = modelopt_unavailable_reason(venv)
-    if reason:
-        raise TutorialError(reason)
-    work_dir = Path(work_dir)
-    work_dir.mkdir(parents=True, exist_ok=True)
+    venv, work_dir = ready_for_modelopt(venv, work_dir)
     model_path = trace_for_subprocess(model, work_dir / "fp32_fx_trace.pt")
     script_path = work_dir / "modelopt_torch_quantize.py"
     script_path.write_text(textwrap.dedent(MODELOPT_TORCH_SCRIPT).lstrip())
