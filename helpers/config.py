@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -215,3 +216,21 @@ def describe_run(profile: Profile, device: torch.device) -> str:
     else:
         where = f"cpu ({torch.get_num_threads()} threads)"
     return f"profile: {profile.name} | device: {where} | artifacts: {artifacts_dir(profile)}"
+
+
+def git_commit() -> str:
+    """The commit this checkout is at, with "+changes" when tracked files differ from it (run records cite it).
+
+    In a copy of the work tree without ``.git`` (a rented GPU machine), the commit the caller names in
+    ``$TUTORIAL_GIT_COMMIT``, marked as such.
+    """
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    head = git("rev-parse", "HEAD")
+    if not head:
+        return os.environ.get("TUTORIAL_GIT_COMMIT", "unknown") + " (copy without .git)"
+    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")

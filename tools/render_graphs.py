@@ -33,7 +33,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.config import artifact_path, get_profile, require_artifact  # noqa: E402
+from helpers.config import artifact_path, get_profile, git_commit, require_artifact  # noqa: E402
 from helpers.netron_render import (  # noqa: E402
     COMMITTED_FIGURES,
     COMMITTED_FIGURES_05,
@@ -53,14 +53,6 @@ MODEL_FACTS = ("precision", "produced_by", "source_checkpoint", "source_checkpoi
 def chromium_version() -> str:
     result = subprocess.run([chromium_executable(), "--version"], capture_output=True, text=True, timeout=60)
     return result.stdout.strip() or result.stderr.strip()
-
-
-def git_commit() -> str:
-    """The repository commit the renders were made at (with "+changes" when the work tree differs)."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=REPO_ROOT).stdout.strip()
-    return (head or "unknown") + ("+changes" if dirty else "")
 
 
 def describe_model(path: Path) -> dict:

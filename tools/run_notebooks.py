@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +30,7 @@ from nbclient.exceptions import CellExecutionError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.config import artifacts_dir, get_profile  # noqa: E402
+from helpers.config import artifacts_dir, get_profile, git_commit  # noqa: E402
 
 
 def notebooks_to_run(prefixes: list[str]) -> list[Path]:
@@ -61,16 +59,9 @@ def run_info(profile, runs: list[dict]) -> dict:
     """Where and how the executed copies were made."""
     import torch
 
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT).stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True,
-                           cwd=REPO_ROOT).stdout.strip()
-    if commit:
-        commit += "+changes" if dirty else ""
-    else:  # a copy of the work tree without .git (a rented GPU machine): the caller says which commit it is
-        commit = os.environ.get("TUTORIAL_GIT_COMMIT", "unknown") + " (copy without .git)"
     return {
         "made_by": "python tools/run_notebooks.py --executed-to ...",
-        "git_commit": commit,
+        "git_commit": git_commit(),
         "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "profile": profile.name,
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})",
