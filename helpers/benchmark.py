@@ -250,7 +250,7 @@ def measure_torch_cpu(label: str, precision: str, model: torch.nn.Module, batch_
 def measure_onnxruntime_cpu(label: str, precision: str, onnx_path: Path, batch_sizes, iterations: int,
                             log: Callable[[str], None] = print) -> list[dict]:
     """ONNX Runtime's CPU provider on an ONNX file, one row per batch size."""
-    from .onnx_export import onnxruntime_session
+    from .onnx_runtime import onnxruntime_session
 
     session = onnxruntime_session(onnx_path, optimized=True)  # timed as it would be deployed
     input_name = session.get_inputs()[0].name

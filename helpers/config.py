@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -215,22 +214,17 @@ def describe_run(profile: Profile, device: torch.device) -> str:
         where = f"cuda ({torch.cuda.get_device_name(device)})"
     else:
         where = f"cpu ({torch.get_num_threads()} threads)"
-    return f"profile: {profile.name} | device: {where} | artifacts: {artifacts_dir(profile)}"
+    return f"profile: {profile.name} | device: {where} | artifacts: {shown_path(artifacts_dir(profile))}"
 
 
-def git_commit() -> str:
-    """The commit this checkout is at, with "+changes" when tracked files differ from it (run records cite it).
-
-    In a copy of the work tree without ``.git`` (a rented GPU machine), the commit the caller names in
-    ``$TUTORIAL_GIT_COMMIT``, marked as such.
-    """
-    def git(*args: str) -> str:
+def shown_path(path) -> str:
+    """How a notebook prints a path: relative to the repository (or to the artifacts folder's parent), so that no
+    output names the folders of the machine that ran it. Anything else (not a path inside either) is left as it is."""
+    text = str(path)
+    for base, label in ((REPO_ROOT, ""), (Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts"), "artifacts/")):
         try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO_ROOT, timeout=30).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    head = git("rev-parse", "HEAD")
-    if not head:
-        return os.environ.get("TUTORIAL_GIT_COMMIT", "unknown") + " (copy without .git)"
-    return head + ("+changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+            relative = Path(text).resolve().relative_to(base.resolve())
+        except (ValueError, OSError):
+            continue
+        return label + relative.as_posix()
+    return text

@@ -1,20 +1,30 @@
-"""What this machine has for the tutorial, and what each missing piece costs.
+"""What this machine has for the tutorial, what each missing piece costs, and the record every report carries.
 
-Introduced in notebook 00, the check a workshop participant runs first.
+Introduced in notebook 00, the check a workshop participant runs first. Notebooks 03-06 ask it whether a browser
+(Netron renders) and ModelOpt's environment are here; every results file records ``machine_record()``.
 """
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import importlib.metadata
 import os
 import platform
+import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .config import REPO_ROOT
 from .data import ARCHIVE_ENV, data_dir
+
+CHROMIUM_ENV = "NETRON_CHROMIUM"
+MODELOPT_VENV_ENV = "MODELOPT_VENV"
+MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/modelopt.py setup` once the install worked
 
 
 @dataclass
@@ -143,10 +153,55 @@ def check_pycuda() -> Check:
                  "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
 
 
-def check_browser() -> Check:
-    """The same test notebooks 03 and 05 make before rendering (helpers.netron_render)."""
-    from .netron_render import browser_unavailable_reason, chromium_executable
+def chromium_executable() -> str | None:
+    """The Chromium to use: $NETRON_CHROMIUM when set (only that one), else /usr/bin/chromium or one on the PATH."""
+    named = os.environ.get(CHROMIUM_ENV, "").strip()
+    candidates = [named] if named else ["/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")]
+    return next((path for path in candidates if path and os.path.isfile(path) and os.access(path, os.X_OK)), None)
 
+
+def _has_bracket_font() -> bool | None:
+    """Whether fontconfig knows a font with U+3008, which Netron draws around shapes (None: no fc-list to ask)."""
+    if shutil.which("fc-list") is None:
+        return None
+    try:
+        result = subprocess.run(["fc-list", ":charset=3008", "family"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(result.stdout.strip())
+
+
+def browser_unavailable_reason() -> str | None:
+    """Why Netron renders (tools/render_graphs.py) cannot be made on this machine, or None when they can."""
+    for module in ("netron", "playwright.sync_api"):
+        if import_problem(module):
+            return f"the Python package '{module.split('.')[0]}' is missing (pip install netron playwright)"
+    if chromium_executable() is None:
+        named = os.environ.get(CHROMIUM_ENV, "").strip()
+        where = f"{CHROMIUM_ENV}={named} is not an executable file" if named else "no Chromium browser found"
+        return (f"{where} (install it with `sudo apt-get install -y chromium fonts-wqy-microhei`, "
+                f"or set {CHROMIUM_ENV} to a Chromium binary)")
+    if _has_bracket_font() is False:
+        return "no font with the bracket characters Netron draws around shapes (sudo apt-get install -y fonts-wqy-microhei)"
+    return None
+
+
+def modelopt_venv() -> Path:
+    """Where NVIDIA ModelOpt's own virtual environment lives: $MODELOPT_VENV, else .venv-modelopt in the repository."""
+    return Path(os.environ.get(MODELOPT_VENV_ENV) or REPO_ROOT / ".venv-modelopt")
+
+
+def modelopt_unavailable_reason() -> str | None:
+    """Why ModelOpt (notebooks 05 and 06) cannot run here, or None when its environment is installed."""
+    venv = modelopt_venv()
+    if not (venv / "bin" / "python").exists() or not (venv / MODELOPT_INSTALLED_MARKER).exists():
+        return (f"ModelOpt's virtual environment ({venv.name}) is not installed; `make modelopt-setup` makes it "
+                "(about 6.5 GB, 2 minutes)")
+    return None
+
+
+def check_browser() -> Check:
+    """The same test notebooks 03 and 05 make before rendering."""
     reason = browser_unavailable_reason()
     if reason is None:
         return Check("headless browser", True, f"{chromium_executable()} via playwright, for Netron", "")
@@ -184,3 +239,52 @@ def format_checks(checks: list[Check]) -> str:
     else:
         lines += ["", "Everything is here: every notebook runs in full."]
     return "\n".join(lines)
+
+
+def pinned_versions(pyproject: Path = REPO_ROOT / "pyproject.toml") -> dict[str, str]:
+    """{distribution: requirement} for every entry of pyproject.toml's ``dependencies`` (e.g. {"torch": "==2.14.1"})."""
+    import re
+
+    from packaging.requirements import Requirement
+
+    block = re.search(r"^dependencies = \[(.*?)^\]", pyproject.read_text(), re.S | re.M).group(1)
+    requirements = [Requirement(entry) for entry in re.findall(r'^\s*"([^"]+)"', block, re.M)]
+    return {requirement.name: str(requirement.specifier) for requirement in requirements}
+
+
+def version_differences(pins: dict[str, str] | None = None) -> list[dict]:
+    """One row per pinned dependency: the requirement, the running version, and whether it satisfies it."""
+    from packaging.specifiers import SpecifierSet
+
+    rows = []
+    for name, requirement in (pins or pinned_versions()).items():
+        running = package_version(name)
+        release = running.split("+")[0] if running else None  # torch's "+cu130" build tag is no version difference
+        satisfied = release is not None and SpecifierSet(requirement).contains(release, prereleases=True)
+        rows.append({"package": name, "pinned": requirement, "running": running or "not installed",
+                     "as pinned": "yes" if satisfied else "NO"})
+    return rows
+
+
+def machine_record() -> dict:
+    """Where and with what a result was produced: time, CPU, GPU, library versions (every results file holds one)."""
+    gpu = None
+    if torch.cuda.is_available():
+        properties = torch.cuda.get_device_properties(0)
+        gpu = {"name": properties.name, "memory_gib": round(properties.total_memory / 2**30, 1),
+               "compute_capability": f"{properties.major}.{properties.minor}", "cuda_runtime_torch": torch.version.cuda,
+               "cudnn": torch.backends.cudnn.version()}
+    tensorrt_problem = import_problem("tensorrt")
+    return {
+        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu_description(),
+        "cpu_int8_instruction_sets": int8_instruction_sets(),  # they decide ONNX Runtime's INT8 CPU kernels
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "versions": {
+            **{name: package_version(name) for name in ("torch", "torchvision", "onnx", "onnxruntime", "numpy", "pycuda")},
+            "tensorrt": sys.modules["tensorrt"].__version__ if tensorrt_problem is None else None,
+        },
+    }

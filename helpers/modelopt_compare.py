@@ -27,7 +27,8 @@ from .config import REPO_ROOT, Profile, TutorialError, read_json, write_json
 from .benchmark import accuracy_rows, format_rows
 from .data import Cifar10, load_cifar10, take_subset
 from .envcheck import cpu_description
-from .onnx_export import load_onnx, predict_onnx, preprocess_from_metadata, read_metadata, set_metadata
+from .onnx_export import load_onnx, preprocess_from_metadata, read_metadata, set_metadata
+from .onnx_runtime import predict_onnx
 from .surgery import file_sha256
 
 MODELOPT_VENV_ENV = "MODELOPT_VENV"

@@ -1,11 +1,8 @@
-"""ONNX export with self-describing metadata, and evaluation from that metadata alone.
+"""ONNX export (TorchScript exporter) with self-describing metadata. Introduced in notebook 01.
 
-Introduced in notebook 01; notebooks 02-05 export and evaluate through the same functions.
-
-Every ONNX file the project writes carries ``metadata_props`` that say what the input is (name,
-shape, layout, dtype, pixel scaling, normalization mean/std), what the outputs mean (class names)
-and where the weights came from (checkpoint file and its sha256). ``predict_onnx`` uses nothing
-else, so any exported model can be evaluated by a tool that knows nothing about this project.
+Every ONNX file the project writes carries ``metadata_props`` that say what the input is (shape, layout, pixel
+scaling, normalization), what the outputs mean (class names) and where the weights came from (checkpoint and its
+sha256). ``helpers.onnx_runtime.predict_onnx`` evaluates any such file from that metadata alone.
 """
 
 from __future__ import annotations
@@ -109,38 +106,3 @@ def preprocess_from_metadata(images_uint8_nhwc: np.ndarray, metadata: dict[str, 
     scale = np.float32(float(numerator) / float(denominator))
     scaled = images_uint8_nhwc.astype(np.float32).transpose(0, 3, 1, 2) * scale
     return ((scaled - mean) / std).astype(metadata.get("input_dtype", "float32"))
-
-
-def onnxruntime_session(path: Path, optimized: bool = False):
-    """A CPU ONNX Runtime session, with a clear error for files ONNX Runtime refuses.
-
-    By default the graph runs **as written** (graph optimizations off): every node computes what the
-    ONNX specification says, in float between exact Q/DQ steps, so the result is the same on every CPU.
-    ``optimized=True`` turns on ONNX Runtime's default rewrites, which run INT8 graphs through integer
-    kernels whose arithmetic depends on the CPU's instruction set (notebook 03): use it for speed
-    (notebook 04's timings), never for a check of agreement.
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    if not optimized:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as error:
-        raise TutorialError(f"ONNX Runtime cannot load {path}: {error}") from error
-
-
-def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500, optimized: bool = False) -> np.ndarray:
-    """Top-1 class indices from an exported model on ONNX Runtime (CPU), driven by its metadata
-    (run as written unless ``optimized``, see ``onnxruntime_session``)."""
-    metadata = read_metadata(path)
-    session = onnxruntime_session(path, optimized=optimized)
-    input_name = metadata.get("input_name") or session.get_inputs()[0].name
-    predictions = []
-    for start in range(0, len(images_uint8_nhwc), batch_size):
-        inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
-        (logits,) = session.run(None, {input_name: inputs})[:1]
-        predictions.append(np.asarray(logits).argmax(1))
-    return np.concatenate(predictions)

@@ -27,7 +27,7 @@ import onnx_graphsurgeon as gs
 
 from .config import TutorialError, written_atomically
 from .data import sha256_of as file_sha256  # noqa: F401  (re-exported: reports name the exact files they used)
-from .onnx_export import load_onnx, onnxruntime_session, predict_onnx, read_metadata, set_metadata
+from .onnx_export import load_onnx, read_metadata, set_metadata
 from .onnx_inspect import count_ops
 
 PRECISION = "int8-qdq-tensorrt"
@@ -325,31 +325,6 @@ def format_graph_diff(before, after, changes: dict[str, list[str]], changes_show
         if len(pass_changes) > changes_shown:
             lines.append(f"  ... and {len(pass_changes) - changes_shown} more")
     return "\n".join(lines)
-
-
-def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) -> np.ndarray:
-    """Logits of an ONNX model on ONNX Runtime (CPU), run as written unless ``optimized``.
-
-    ONNX Runtime's default optimizations replace DequantizeLinear -> Conv -> QuantizeLinear by its
-    own int8 kernels (QLinearConv), which round differently on different CPUs, and they apply only
-    where no Cast sits between Q and DQ - so they would run the raw and the fixed graph through
-    different arithmetic.
-    """
-    session = onnxruntime_session(path, optimized=optimized)
-    return session.run(None, {session.get_inputs()[0].name: inputs})[0]
-
-
-def compare_on_onnxruntime(raw_path: Path, fixed_path: Path, inputs: np.ndarray, optimized: bool = False) -> dict:
-    """Run both graphs on ONNX Runtime (CPU) with the same inputs and compare their logits."""
-    raw_logits = onnxruntime_logits(raw_path, inputs, optimized)
-    fixed_logits = onnxruntime_logits(fixed_path, inputs, optimized)
-    return {
-        "images": int(len(inputs)),
-        "onnxruntime_optimizations": "default" if optimized else "disabled",
-        "max_abs_diff": float(np.max(np.abs(raw_logits - fixed_logits))),
-        "bit_identical": bool(np.array_equal(raw_logits, fixed_logits)),
-        "top1_agreement": float(np.mean(raw_logits.argmax(1) == fixed_logits.argmax(1))),
-    }
 
 
 # ---------------------------------------------------------------------------------------------

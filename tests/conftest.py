@@ -1,10 +1,15 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures shared by several test modules; tools/ on sys.path so tests can import the tools they test."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 
 from helpers.data import Split
 from helpers.model import build_resnet18_cifar

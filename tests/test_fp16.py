@@ -11,7 +11,8 @@ from torch import nn
 
 from helpers import fp16
 from helpers.config import TutorialError
-from helpers.onnx_export import export_onnx, model_metadata, onnxruntime_session, predict_onnx, read_metadata
+from helpers.onnx_export import export_onnx, model_metadata, read_metadata
+from helpers.onnx_runtime import onnxruntime_session, predict_onnx
 
 
 @pytest.fixture(scope="module")

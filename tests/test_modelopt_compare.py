@@ -95,7 +95,7 @@ def test_bad_records_get_a_message_that_says_what_to_do(tmp_path, content, messa
 
 def test_accuracy_on_onnxruntime_reuses_known_predictions_and_runs_the_rest(resnet18_int8_fixed_onnx):
     from helpers.modelopt_compare import accuracy_on_onnxruntime
-    from helpers.onnx_export import predict_onnx
+    from helpers.onnx_runtime import predict_onnx
 
     images = np.random.default_rng(3).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
     labels = predict_onnx(resnet18_int8_fixed_onnx, images)

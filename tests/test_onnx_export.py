@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from helpers import data, onnx_export
+from helpers import data, onnx_export, onnx_runtime
 from helpers.config import TutorialError
 from helpers.model import load_shipped_model, save_checkpoint
 from synthetic import varied_images
@@ -51,7 +51,7 @@ def test_metadata_alone_reproduces_pytorch_predictions(exported):
     with torch.no_grad():
         expected = network(data.normalize(data.to_tensor(images))).argmax(1).numpy()
     assert len(set(expected.tolist())) >= 3  # an agreement check on one predicted class could not fail
-    assert np.array_equal(onnx_export.predict_onnx(path, images, batch_size=5), expected)
+    assert np.array_equal(onnx_runtime.predict_onnx(path, images, batch_size=5), expected)
     # the preprocessing is what the metadata says, not a copy of the project's constants
     metadata = onnx_export.read_metadata(path)
     assert np.allclose(onnx_export.preprocess_from_metadata(images, metadata), data.normalize_numpy(images), atol=1e-6)
@@ -74,7 +74,7 @@ def test_sessions_run_graphs_as_written_unless_asked(exported):
     import onnxruntime as ort
 
     _, path, _ = exported
-    as_written = onnx_export.onnxruntime_session(path).get_session_options().graph_optimization_level
-    optimized = onnx_export.onnxruntime_session(path, optimized=True).get_session_options().graph_optimization_level
+    as_written = onnx_runtime.onnxruntime_session(path).get_session_options().graph_optimization_level
+    optimized = onnx_runtime.onnxruntime_session(path, optimized=True).get_session_options().graph_optimization_level
     assert as_written == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     assert optimized != ort.GraphOptimizationLevel.ORT_DISABLE_ALL

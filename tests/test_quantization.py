@@ -11,7 +11,8 @@ from torch import nn
 from helpers.config import TutorialError
 from helpers.data import Split, normalize, to_tensor
 from helpers.model import build_resnet18_cifar
-from helpers.onnx_export import export_onnx, model_metadata, onnxruntime_session, read_metadata
+from helpers.onnx_export import export_onnx, model_metadata, read_metadata
+from helpers.onnx_runtime import onnxruntime_session
 from helpers.onnx_inspect import (
     count_ops,
     find_adds_of_dequantized_inputs,

@@ -19,7 +19,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import onnx_inspect, qdq_rules, routes, surgery
+from helpers import onnx_inspect, onnx_runtime, qdq_rules, routes, surgery
 from helpers.config import TutorialError
 from helpers.data import Split, normalize, to_tensor
 from helpers.onnx_export import model_metadata
@@ -76,7 +76,7 @@ def pt2e_onnx(tmp_path_factory):
 
 
 def onnx_logits(path: Path, inputs: torch.Tensor) -> np.ndarray:
-    return surgery.onnxruntime_logits(path, inputs.numpy())
+    return onnx_runtime.onnxruntime_logits(path, inputs.numpy())
 
 
 # --- PT2E -------------------------------------------------------------------------------------------
@@ -163,14 +163,14 @@ def test_shortcut_variant_is_notebook_05s_fused_graph(resnet18_int8_fixed_onnx, 
     routes.write_placement_variant(resnet18_int8_fixed_onnx, variant, "shortcut")
     assert onnx_inspect.count_ops(variant) == onnx_inspect.count_ops(resnet18_int8_fused.path)
     inputs = np.random.default_rng(4).standard_normal((8, 3, 32, 32)).astype(np.float32)
-    assert np.array_equal(surgery.onnxruntime_logits(variant, inputs), surgery.onnxruntime_logits(resnet18_int8_fused.path, inputs))
+    assert np.array_equal(onnx_runtime.onnxruntime_logits(variant, inputs), onnx_runtime.onnxruntime_logits(resnet18_int8_fused.path, inputs))
 
 
 def test_removing_residual_qdq_changes_the_logits_only_a_little(resnet18_int8_fixed_onnx, tmp_path):
     inputs = np.random.default_rng(5).standard_normal((8, 3, 32, 32)).astype(np.float32)
-    both = surgery.onnxruntime_logits(resnet18_int8_fixed_onnx, inputs)
+    both = onnx_runtime.onnxruntime_logits(resnet18_int8_fixed_onnx, inputs)
     routes.write_placement_variant(resnet18_int8_fixed_onnx, tmp_path / "none.onnx", "none")
-    none = surgery.onnxruntime_logits(tmp_path / "none.onnx", inputs)
+    none = onnx_runtime.onnxruntime_logits(tmp_path / "none.onnx", inputs)
     assert not np.array_equal(both, none)  # the Adds now read unrounded values
     assert np.max(np.abs(both - none)) < 0.5 * np.max(np.abs(both))
 

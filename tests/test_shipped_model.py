@@ -14,7 +14,8 @@ from helpers import model
 from helpers.config import PROFILES, REPO_ROOT, TutorialError
 from helpers.data import ARCHIVE_ENV, load_cifar10, normalize, sha256_of, take_subset, to_tensor
 from helpers.model import SHIPPED_MODEL_PATH, SHIPPED_MODEL_SHA256
-from helpers.onnx_export import export_onnx, model_metadata, onnxruntime_session, predict_onnx
+from helpers.onnx_export import export_onnx, model_metadata
+from helpers.onnx_runtime import onnxruntime_session, predict_onnx
 from helpers.quantization import quantize_int8, sqnr_db, tensorrt_qconfig, use_qnnpack
 
 OFFLINE_COPY_SHA256 = "6254f53a1bc70afc08c46178959354e8597763b03706815cc50b5e2cdff16569"

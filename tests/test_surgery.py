@@ -9,13 +9,14 @@ from onnx import TensorProto, numpy_helper
 
 from helpers.config import TutorialError
 from helpers.onnx_export import read_metadata
+from helpers.onnx_runtime import compare_on_onnxruntime
 from helpers.onnx_inspect import count_ops, find_q_cast_dq_chains, quantization_parameters
 from helpers.surgery import (
     PRECISION,
     PRODUCED_BY,
     SURGERY_PASSES,
     cleanup_and_sort,
-    compare_on_onnxruntime,
+
     file_sha256,
     fix_for_tensorrt,
     fold_constants,
@@ -262,7 +263,7 @@ def test_residual_pass_is_idempotent_and_keeps_a_pair_with_other_readers(resnet1
 
 def test_fused_graph_computes_nearly_what_the_unoptimized_graph_does(resnet18_int8_fixed_onnx, resnet18_int8_fused):
     """Only the rounding of 8 conv2 outputs differs, so the logits move by a small fraction of their spread."""
-    from helpers.surgery import onnxruntime_logits
+    from helpers.onnx_runtime import onnxruntime_logits
 
     fused_path = resnet18_int8_fused.path
     inputs = np.random.default_rng(1).standard_normal((32, 3, 32, 32)).astype(np.float32)
@@ -651,7 +652,7 @@ def test_bias_pass_passes_over_layers_it_has_nothing_to_do_for():
 
 
 def test_the_comparator_runs_graphs_as_written_unless_asked_and_says_which(resnet18_int8_fixed_onnx, resnet18_int8_fused):
-    from helpers.surgery import onnxruntime_logits
+    from helpers.onnx_runtime import onnxruntime_logits
 
     inputs = np.random.default_rng(3).standard_normal((4, 3, 32, 32)).astype(np.float32)
 

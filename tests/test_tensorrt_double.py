@@ -22,8 +22,8 @@ from torch import nn
 
 from helpers import benchmark, fp16, surgery, tensorrt_engine
 from helpers.config import TutorialError
-from helpers.onnx_export import (export_onnx, model_metadata, onnxruntime_session, predict_onnx,
-                                 preprocess_from_metadata, read_metadata)
+from helpers.onnx_export import export_onnx, model_metadata, preprocess_from_metadata, read_metadata
+from helpers.onnx_runtime import onnxruntime_session, predict_onnx
 from trt_double_fixtures import load_double, trt_double, trt_double_11  # noqa: F401 (fixtures)
 
 FAST = benchmark.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=3)

@@ -33,7 +33,8 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.config import artifact_path, get_profile, git_commit, require_artifact  # noqa: E402
+from helpers.config import artifact_path, get_profile, require_artifact  # noqa: E402
+from records import git_commit  # noqa: E402
 from helpers.netron_render import (  # noqa: E402
     COMMITTED_FIGURES,
     COMMITTED_FIGURES_05,

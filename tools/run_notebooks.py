@@ -30,7 +30,8 @@ from nbclient.exceptions import CellExecutionError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from helpers.config import artifacts_dir, get_profile, git_commit  # noqa: E402
+from helpers.config import artifacts_dir, get_profile  # noqa: E402
+from records import git_commit  # noqa: E402
 
 
 def notebooks_to_run(prefixes: list[str]) -> list[Path]:

@@ -1,0 +1,62 @@
+"""ONNX Runtime on the CPU: the independent executor every notebook checks ONNX graphs with. Introduced in notebook 01.
+
+Graphs run **as written** by default (graph optimizations off): every node computes what the ONNX specification
+says, in float between exact Q/DQ steps, so the result is the same on every CPU. ``optimized=True`` turns on ONNX
+Runtime's default rewrites, which run INT8 graphs through integer kernels whose arithmetic depends on the CPU's
+instruction set (notebook 03): use it for speed (notebook 04's timings), never for a check of agreement.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .config import TutorialError
+from .onnx_export import preprocess_from_metadata, read_metadata
+
+
+def onnxruntime_session(path: Path, optimized: bool = False):
+    """A CPU ONNX Runtime session (run as written unless ``optimized``), with a clear error for files it refuses."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if not optimized:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise TutorialError(f"ONNX Runtime cannot load {path}: {error}") from error
+
+
+def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500, optimized: bool = False) -> np.ndarray:
+    """Top-1 class of every image from an exported model, preprocessed as its metadata says."""
+    metadata = read_metadata(path)
+    session = onnxruntime_session(path, optimized=optimized)
+    input_name = metadata.get("input_name") or session.get_inputs()[0].name
+    predictions = []
+    for start in range(0, len(images_uint8_nhwc), batch_size):
+        inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
+        (logits,) = session.run(None, {input_name: inputs})[:1]
+        predictions.append(np.asarray(logits).argmax(1))
+    return np.concatenate(predictions)
+
+
+def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) -> np.ndarray:
+    """Logits of an ONNX model for already preprocessed ``inputs``, run as written unless ``optimized``."""
+    session = onnxruntime_session(path, optimized=optimized)
+    return session.run(None, {session.get_inputs()[0].name: inputs})[0]
+
+
+def compare_on_onnxruntime(raw_path: Path, fixed_path: Path, inputs: np.ndarray, optimized: bool = False) -> dict:
+    """Run two graphs on the same inputs and compare their logits (notebook 03: before and after the surgery)."""
+    raw_logits = onnxruntime_logits(raw_path, inputs, optimized)
+    fixed_logits = onnxruntime_logits(fixed_path, inputs, optimized)
+    return {
+        "images": int(len(inputs)),
+        "onnxruntime_optimizations": "default" if optimized else "disabled",
+        "max_abs_diff": float(np.max(np.abs(raw_logits - fixed_logits))),
+        "bit_identical": bool(np.array_equal(raw_logits, fixed_logits)),
+        "top1_agreement": float(np.mean(raw_logits.argmax(1) == fixed_logits.argmax(1))),
+    }
