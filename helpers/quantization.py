@@ -193,19 +193,18 @@ def weight_qparams(int8_model: nn.Module) -> dict[str, dict]:
     return found
 
 
-def shift_to_int8(quantized_uint8: torch.Tensor) -> torch.Tensor:
-    """The same values as a per-tensor quint8 tensor with zero point 128, as qint8 with zero point 0.
+def to_int8_codes(quantized_uint8: torch.Tensor) -> torch.Tensor:
+    """The int8 codes (zero point 0) that stand for the same values as a quint8 tensor with zero point 128: q - 128.
 
-    q_int8 = q_uint8 - 128, same scale: scale * (q_uint8 - 128) == scale * (q_int8 - 0) for every q.
-    This is the rewrite notebook 03 applies to the ONNX graph.
+    scale * (q - 128) == scale * (q_int8 - 0) for every q: the rewrite notebook 03 applies to the ONNX graph. The
+    reference of notebook 02's lesson. Any other tensor is refused: only zero point 128 has an exact int8 twin.
     """
-    if quantized_uint8.dtype != torch.quint8 or quantized_uint8.q_zero_point() != 128:
-        raise TutorialError(
-            f"shift_to_int8 needs a per-tensor quint8 tensor with zero point 128, got {quantized_uint8.dtype} "
-            f"with zero point {quantized_uint8.q_zero_point() if quantized_uint8.is_quantized else None}."
-        )
-    integers = (quantized_uint8.int_repr().to(torch.int16) - 128).to(torch.int8)
-    return torch._make_per_tensor_quantized_tensor(integers, quantized_uint8.q_scale(), 0)
+    if not quantized_uint8.is_quantized or quantized_uint8.dtype != torch.quint8 or quantized_uint8.q_zero_point() != 128:
+        raise ValueError(
+            f"to_int8_codes needs a per-tensor quint8 tensor with zero point 128 (only 128 maps exactly to int8 with zero "
+            f"point 0), got {quantized_uint8.dtype} with zero point "
+            f"{quantized_uint8.q_zero_point() if quantized_uint8.is_quantized else None}.")
+    return (quantized_uint8.int_repr().to(torch.int16) - 128).to(torch.int8)
 
 
 # --- per-layer quantization error -------------------------------------------------------------
@@ -337,6 +336,6 @@ __all__ = [
     "ENGINE", "OBSERVERS", "HistogramObserver", "MinMaxObserver", "use_qnnpack", "fuse_for_quantization",
     "tensorrt_qconfig", "prepare_for_calibration", "calibrate", "convert_to_int8",
     "qconfig_summary", "largest_output_difference", "quantize_int8", "pick_observer", "activation_qparams", "weight_qparams",
-    "shift_to_int8", "quantized_layer_names", "layer_outputs", "sqnr_db", "per_layer_sqnr",
+    "to_int8_codes", "quantized_layer_names", "layer_outputs", "sqnr_db", "per_layer_sqnr",
     "save_int8_model", "empty_int8_resnet18", "load_int8_model",
 ]

@@ -56,9 +56,21 @@ def make_weight_average(model: nn.Module, decay: float) -> torch.optim.swa_utils
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
+def train_step(forward, inputs: torch.Tensor, loss_of, optimizer, scheduler) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training step: logits = forward(inputs), loss = loss_of(logits), fresh gradients, backward, an optimizer
+    step, then a learning-rate step. Returns (loss, logits). The reference of notebook 01's lesson."""
+    logits = forward(inputs)
+    loss = loss_of(logits)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss, logits
+
+
 def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, device: torch.device,
-                seed: int = SEED) -> dict:
-    """Train ``model`` in place; return a history with one entry per epoch for the plots.
+                seed: int = SEED, step=train_step) -> dict:
+    """Train ``model`` in place with ``step`` (notebook 01 passes yours); return a history, one entry per epoch.
 
     ``test_accuracy`` is the accuracy of the model that will be kept: the plain weights, and from
     ``profile.ema_start_epoch`` on (when ``profile.ema_decay`` > 0) their moving average.
@@ -76,6 +88,11 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
     steps_per_epoch = -(-len(train) // profile.batch_size)
     optimizer, scheduler = make_optimizer(model, profile, steps_per_epoch)
     loss_function = nn.CrossEntropyLoss(label_smoothing=profile.label_smoothing)
+
+    def forward(inputs):  # bf16 mixed precision on a GPU
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_cuda):
+            return model(inputs)
+
     history = {"epoch": [], "train_loss": [], "train_accuracy": [], "test_accuracy": [],
                "live_test_accuracy": [], "learning_rate": [], "epoch_seconds": []}
     average = None
@@ -96,18 +113,16 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
             if use_cuda:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             mixed = profile.cutmix_probability > 0 and float(torch.rand((), generator=generator)) < profile.cutmix_probability
+            pasted_targets, keep = targets, 1.0
             if mixed:
                 inputs, pasted_targets, keep = cutmix(inputs, targets, generator)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_cuda):
-                logits = model(inputs)
-                loss = loss_function(logits, targets)
-                if mixed:
-                    loss = keep * loss + (1.0 - keep) * loss_function(logits, pasted_targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+
+            def loss_of(logits, targets=targets, pasted_targets=pasted_targets, keep=keep):  # in float32
+                loss = loss_function(logits.float(), targets)
+                return loss if not mixed else keep * loss + (1.0 - keep) * loss_function(logits.float(), pasted_targets)
+
             learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step uses
-            optimizer.step()
-            scheduler.step()
+            loss, logits = step(forward, inputs, loss_of, optimizer, scheduler)
             if average is not None:
                 average.update_parameters(model)
             loss_sum += loss.detach() * len(targets)

@@ -34,7 +34,7 @@ from helpers.quantization import (
     quantize_int8,
     quantized_layer_names,
     save_int8_model,
-    shift_to_int8,
+    to_int8_codes,
     sqnr_db,
     tensorrt_qconfig,
     use_qnnpack,
@@ -120,13 +120,12 @@ def test_every_weight_is_per_channel_qint8_with_zero_point_0_on_axis_0(int8_mode
 
 def test_shifting_uint8_zero_point_128_to_int8_zero_point_0_changes_no_value(int8_model):
     every_code = torch._make_per_tensor_quantized_tensor(torch.arange(256, dtype=torch.uint8), 0.0371, 128)
-    shifted = shift_to_int8(every_code)
-    assert shifted.dtype == torch.qint8 and shifted.q_zero_point() == 0
-    assert torch.equal(shifted.dequantize(), every_code.dequantize())
-    assert shifted.int_repr().min() == -128 and shifted.int_repr().max() == 127
+    codes = to_int8_codes(every_code)
+    assert codes.dtype == torch.int8 and codes.tolist() == list(range(-128, 128))
+    assert torch.equal(every_code.q_scale() * codes.float(), every_code.dequantize())
 
     activation = int8_model.conv1(int8_model.quant(normalize(to_tensor(random_images(2, seed=5).images))))
-    assert torch.equal(shift_to_int8(activation).dequantize(), activation.dequantize())
+    assert torch.equal(activation.q_scale() * to_int8_codes(activation).float(), activation.dequantize())
 
 
 def test_explicit_0_255_range_gives_zero_point_127_which_shift_refuses():
@@ -134,8 +133,8 @@ def test_explicit_0_255_range_gives_zero_point_127_which_shift_refuses():
     observer(torch.linspace(-3, 3, 100))
     scale, zero_point = observer.calculate_qparams()
     assert int(zero_point) == 127
-    with pytest.raises(TutorialError):
-        shift_to_int8(torch.quantize_per_tensor(torch.zeros(3), float(scale), int(zero_point), torch.quint8))
+    with pytest.raises(ValueError, match="only 128 maps exactly"):
+        to_int8_codes(torch.quantize_per_tensor(torch.zeros(3), float(scale), int(zero_point), torch.quint8))
 
 
 def test_exported_graph_has_the_patterns_notebook_03_rewrites(int8_onnx):
@@ -289,11 +288,13 @@ def test_pick_observer_keeps_observers_it_does_not_know():
     assert pick_observer({"percentile": 0.80, "min-max": 0.80}) == "min-max"  # ties: the known, simpler one first
 
 
-def test_shift_to_int8_says_what_it_got():
-    with pytest.raises(TutorialError, match=r"got torch\.float32 with zero point None"):
-        shift_to_int8(torch.zeros(3))
-    with pytest.raises(TutorialError, match=r"got torch\.quint8 with zero point 127"):
-        shift_to_int8(torch.quantize_per_tensor(torch.zeros(3), 0.1, 127, torch.quint8))
+def test_to_int8_codes_says_what_it_got():
+    with pytest.raises(ValueError, match=r"got torch\.float32 with zero point None"):
+        to_int8_codes(torch.zeros(3))
+    with pytest.raises(ValueError, match=r"got torch\.quint8 with zero point 127"):
+        to_int8_codes(torch.quantize_per_tensor(torch.zeros(3), 0.1, 127, torch.quint8))
+    with pytest.raises(ValueError, match=r"got torch\.qint8 with zero point 0"):
+        to_int8_codes(torch.quantize_per_tensor(torch.zeros(3), 0.1, 0, torch.qint8))
 
 
 def test_weight_qparams_reads_per_tensor_weights_and_channel_counts(fused, int8_model):

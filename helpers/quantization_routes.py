@@ -1,20 +1,13 @@
-"""The routes after eager mode: PT2E (torchao) and NVIDIA ModelOpt's PyTorch quantization, next to the eager recipe.
+"""The quantization routes after eager mode (notebook 06): PT2E with a TensorRT quantizer, and what the routes share.
 
-Introduced in notebook 06, which writes the lesson code in its own cells (the PT2E quantization specs, the
-residual placement variants) and checks it against the reference implementations here.
-
-* **PT2E** (``torch.export`` -> ``prepare_pt2e`` -> calibrate -> ``convert_pt2e``, torchao): a ``Quantizer`` says
-  which edges of the exported graph get a quantizer. ``TensorRTQuantizer`` annotates what TensorRT wants:
-  every Conv/Linear input (int8, per tensor, zero point 0) and weight (int8, per output channel, zero point 0),
-  and the *shortcut* input of each residual Add (the fused placement of notebook 05). The dynamo ONNX exporter
-  (onnxscript) writes its quantize/dequantize ops as QuantizeLinear/DequantizeLinear.
-* **ModelOpt PyTorch** (``modelopt.torch.quantization``, ``mtq.quantize`` with ``INT8_DEFAULT_CFG``): runs in
-  ModelOpt's own virtual environment (see ``helpers.modelopt_compare``) as a subprocess. The FP32 model travels
-  as a pickled ``torch.fx`` trace, so that environment needs torch only, not torchvision or this package.
-* **The residual-placement ablation**: the same INT8 graph (notebook 03's) with Q/DQ on none, both, the shortcut
-  or the branch input of every residual Add.
-* Plumbing shared by the three routes: one row of the comparison table per graph, counting lines of code,
-  running a step and keeping its failure (with its cause) instead of crashing.
+* **PT2E** (``torch.export`` -> ``prepare_pt2e`` -> calibrate -> ``convert_pt2e``, torchao): a ``Quantizer`` says which
+  edges of the exported graph get a quantizer. ``TensorRTQuantizer`` annotates what TensorRT wants: every Conv/Linear
+  input (int8, per tensor, zero point 0) and weight (int8, per output channel, zero point 0), and the residual Adds'
+  inputs as asked (the shortcut: notebook 05's fused placement). The dynamo ONNX exporter (onnxscript) writes its
+  quantize/dequantize ops as QuantizeLinear/DequantizeLinear. The specs are notebook 06's lesson; these are the references.
+* **ModelOpt's PyTorch route** runs in ModelOpt's own environment: ``python tools/modelopt.py torch-quantize``.
+* Shared by the routes: running a step and keeping its failure, counting lines of code, what TensorRT's guide says
+  about each residual placement.
 """
 
 from __future__ import annotations
@@ -23,9 +16,7 @@ import ast
 import contextlib
 import dataclasses
 import inspect
-import json
 import logging
-import subprocess
 import textwrap
 import time
 import traceback
@@ -34,27 +25,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import onnx
-import onnx_graphsurgeon as gs
 import torch
 from torch.fx import GraphModule, Node
 
-from . import onnx_inspect, qdq_rules, surgery
 from .config import TutorialError, written_atomically
 from .data import Split, normalize, to_tensor
-from .modelopt_compare import modelopt_unavailable_reason, modelopt_venv, ready_for_modelopt, venv_python
-from .onnx_export import INPUT_NAME, OUTPUT_NAME, load_onnx, read_metadata, set_metadata
+from .onnx_export import INPUT_NAME, OUTPUT_NAME, set_metadata
+from .surgery import PLACEMENTS
 
-PRODUCED_BY = "06_routes_after_eager_mode"
 PT2E_PRECISION = "int8-qdq-pt2e"
-MODELOPT_TORCH_PRECISION = "int8-qdq-modelopt-torch"
 PT2E_OPSET = 18  # the dynamo exporter's translation of quantized_decomposed ops starts at opset 18
-# Files notebook 06 writes into artifacts/<profile>/
-FILES = {
-    "pt2e_onnx": "resnet18_int8_pt2e.onnx",
-    "modelopt_torch_onnx": "resnet18_int8_modelopt_torch.onnx",
-    "report": "routes_report.json",
-    "ablation_plot": "06_residual_placement_ablation.png",
-}
 TENSORRT_QDQ_GUIDE = ("https://docs.nvidia.com/deeplearning/tensorrt/latest/inference-library/"
                       "work-quantized-types.html")  # section "Q/DQ Layer-Placement Recommendations"
 
@@ -272,173 +252,8 @@ def route_metadata(source_metadata: dict[str, str], precision: str, produced_by:
 
 
 # ---------------------------------------------------------------------------------------------
-# ModelOpt's PyTorch quantization, in ModelOpt's own virtual environment
+# Comparing the routes: lines of code, and what TensorRT's guide says about each residual placement
 # ---------------------------------------------------------------------------------------------
-
-# What a user of ModelOpt writes: quantize with a forward loop over the calibration data, export to ONNX.
-MODELOPT_TORCH_USER_CODE = '''
-import modelopt.torch.quantization as mtq
-
-def forward_loop(model):
-    with torch.no_grad():
-        for start in range(0, len(calibration), 64):
-            model(calibration[start:start + 64])
-
-model = mtq.quantize(model, mtq.INT8_DEFAULT_CFG, forward_loop)
-torch.onnx.export(model, (calibration[:1],), onnx_path, dynamo=False, opset_version=17,
-                  input_names=["input"], output_names=["logits"],
-                  dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-'''
-
-# The script the subprocess runs: the user code above, timed, plus reading the inputs and writing a record.
-MODELOPT_TORCH_SCRIPT = '''
-import json, sys, time, warnings
-import numpy as np
-import torch
-
-model_path, calibration_path, onnx_path, record_path = sys.argv[1:5]
-model = torch.load(model_path, weights_only=False).eval()  # a torch.fx trace of the FP32 model, written by helpers.routes
-calibration = torch.from_numpy(np.load(calibration_path))
-started = time.perf_counter()
-import modelopt.torch.quantization as mtq
-import_seconds = time.perf_counter() - started
-
-def forward_loop(model):
-    with torch.no_grad():
-        for start in range(0, len(calibration), 64):
-            model(calibration[start:start + 64])
-
-started = time.perf_counter()
-model = mtq.quantize(model, mtq.INT8_DEFAULT_CFG, forward_loop)
-quantize_seconds = time.perf_counter() - started
-started = time.perf_counter()
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer warnings, at length
-    torch.onnx.export(model, (calibration[:1],), onnx_path, dynamo=False, opset_version=17,
-                      input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
-export_seconds = time.perf_counter() - started
-quantizers = [name for name, module in model.named_modules() if type(module).__name__ == "TensorQuantizer" and module.is_enabled]
-import importlib.metadata as metadata
-with open(record_path, "w") as handle:
-    json.dump({"import_seconds": import_seconds, "quantize_seconds": quantize_seconds, "export_seconds": export_seconds,
-               "calibration_images": int(len(calibration)), "enabled_quantizers": quantizers,
-               "versions": {name: metadata.version(name) for name in ("nvidia-modelopt", "torch", "onnx")}}, handle)
-'''
-
-
-def modelopt_torch_import_failure(venv: Path | None = None) -> str | None:
-    """None when ``import modelopt.torch.quantization`` works in ModelOpt's environment, else its error (last lines).
-
-    nvidia-modelopt 0.47.0's ``modelopt.torch`` imports ``requests`` and ``huggingface_hub``, which neither its
-    base requirements nor its ``[onnx]`` extra install (measured 2026-11-27); ``helpers.modelopt_compare`` installs
-    them. An environment made before that fails here, and notebook 06 shows this message.
-    """
-    python = venv_python(Path(venv or modelopt_venv()))
-    result = subprocess.run([str(python), "-c", "import modelopt.torch.quantization"], capture_output=True, text=True)
-    if result.returncode == 0:
-        return None
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip() and not line.startswith("W1")]
-    return "\n".join(lines[-3:])
-
-
-def trace_for_subprocess(model: torch.nn.Module, path: Path) -> Path:
-    """Save the FP32 model as a pickled ``torch.fx`` trace: its leaf modules (Conv2d, BatchNorm2d, ReLU, Linear, ...)
-    are torch's own classes, so another environment with torch alone can load and quantize it."""
-    traced = torch.fx.symbolic_trace(model.eval().cpu())
-    with written_atomically(path) as partial:
-        torch.save(traced, partial)
-    return Path(path)
-
-
-def run_modelopt_torch(model: torch.nn.Module, calibration_npy: Path, onnx_path: Path, work_dir: Path,
-                       venv: Path | None = None, timeout_s: int = 900) -> dict:
-    """ModelOpt's ``mtq.quantize`` (INT8_DEFAULT_CFG) on the FP32 model, exported to ONNX, in ModelOpt's environment.
-
-    Returns the subprocess's record (seconds to import, quantize and export; enabled quantizers; versions).
-    Raises a TutorialError with the subprocess's last output when it fails.
-    """
-    venv, work_dir = ready_for_modelopt(venv, work_dir)
-    model_path = trace_for_subprocess(model, work_dir / "fp32_fx_trace.pt")
-    script_path = work_dir / "modelopt_torch_quantize.py"
-    script_path.write_text(textwrap.dedent(MODELOPT_TORCH_SCRIPT).lstrip())
-    record_path = work_dir / "modelopt_torch_record.json"
-    record_path.unlink(missing_ok=True)
-    command = [str(venv_python(venv)), str(script_path), str(model_path), str(calibration_npy), str(onnx_path), str(record_path)]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, cwd=work_dir)
-    (work_dir / "modelopt_torch.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0 or not record_path.is_file() or not Path(onnx_path).is_file():
-        import_failure = modelopt_torch_import_failure(venv)
-        if import_failure:
-            raise TutorialError(f"`import modelopt.torch.quantization` fails in {venv}: {import_failure}. "
-                                "nvidia-modelopt 0.47.0 imports requests and huggingface_hub without declaring them "
-                                "(outside its [hf] extra); `make modelopt-setup` installs them into its environment.")
-        tail = "\n".join(line for line in (result.stdout + result.stderr).strip().splitlines()[-8:])
-        raise TutorialError(f"ModelOpt's PyTorch quantization failed (exit {result.returncode}); log in "
-                            f"{work_dir / 'modelopt_torch.log'}:\n{tail}")
-    return json.loads(record_path.read_text())
-
-
-def mark_onnx(path: Path, metadata: dict[str, str]) -> Path:
-    """Attach ``metadata`` to an ONNX file written by another tool (in place), after ``onnx.checker``."""
-    model = load_onnx(path)
-    set_metadata(model, metadata)
-    onnx.checker.check_model(model, full_check=True)
-    with written_atomically(path) as partial:
-        onnx.save(model, str(partial))
-    return Path(path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Comparing graphs: residual placement, one row of the table, lines of code
-# ---------------------------------------------------------------------------------------------
-
-PLACEMENTS = ("none", "both", "shortcut", "branch")
-
-
-def residual_add_inputs(path_or_model) -> dict[str, str]:
-    """{Add name: which of its inputs come through Q/DQ} for every Add with two computed inputs:
-    "none", "both", "shortcut", "branch", or "one" (one input, where the branch cannot be told apart).
-
-    The branch is found as in ``surgery.residual_branch_input`` (the input a Conv produces, the longer path).
-    """
-    model = onnx_inspect.as_model(path_or_model)
-    graph = gs.import_onnx(model)
-    found = {}
-    for add in [node for node in graph.nodes if node.op == "Add"]:
-        if len(add.inputs) != 2 or any(isinstance(tensor, gs.Constant) for tensor in add.inputs):
-            continue
-        dequantized = [bool(tensor.inputs) and tensor.inputs[0].op == "DequantizeLinear" for tensor in add.inputs]
-        if all(dequantized) or not any(dequantized):
-            found[add.name] = "both" if all(dequantized) else "none"
-            continue
-        branch = surgery.residual_branch_input(add)
-        if branch is None:
-            found[add.name] = "one"
-        else:
-            found[add.name] = "branch" if dequantized[branch] else "shortcut"
-    return found
-
-
-def graph_row(path: Path) -> dict:
-    """The facts of one INT8 graph for notebook 06's table (read from the file alone)."""
-    model = onnx_inspect.as_model(path)
-    counts = onnx_inspect.count_ops(model)
-    findings = qdq_rules.check_tensorrt_rules(model)
-    placements = list(residual_add_inputs(model).values())
-    return {
-        "file": Path(path).name,
-        "megabytes": round(Path(path).stat().st_size / 1e6, 1),
-        "opset": next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
-        "nodes": sum(counts.values()),
-        "op_counts": counts,
-        "quantize_linear": counts.get("QuantizeLinear", 0),
-        "dequantize_linear": counts.get("DequantizeLinear", 0),
-        "rule_errors": len(qdq_rules.errors(findings)),
-        "rule_findings": qdq_rules.count_by_rule(findings),
-        "residual_adds": {placement: placements.count(placement) for placement in sorted(set(placements))},
-    }
-
 
 def code_lines(*sources) -> int:
     """Lines of code in functions, classes or source strings: non-blank, not comments, docstrings left out."""
@@ -457,43 +272,6 @@ def code_lines(*sources) -> int:
             if stripped and not stripped.startswith("#") and number not in docstring_lines:
                 total += 1
     return total
-
-
-# ---------------------------------------------------------------------------------------------
-# The residual-placement ablation (on notebook 03's graph)
-# ---------------------------------------------------------------------------------------------
-
-def keep_residual_qdq(graph: gs.Graph, keep: str) -> list[str]:
-    """Reference: on every residual Add, keep the Q/DQ pair on the inputs ``keep`` names (one of PLACEMENTS) and
-    feed the other inputs the float tensor their Q/DQ pair was applied to. Returns one line per input changed.
-
-    Other readers of a removed pair's QuantizeLinear keep it; ``surgery.cleanup_and_sort`` drops what nothing reads.
-    """
-    if keep not in PLACEMENTS:
-        raise TutorialError(f"keep must be one of {PLACEMENTS}, not {keep!r}")
-    kept_roles = {"none": (), "both": ("branch", "shortcut"), "shortcut": ("shortcut",), "branch": ("branch",)}[keep]
-    changes = []
-    for add in [node for node in graph.nodes if node.op == "Add"]:
-        branch = surgery.residual_branch_input(add)
-        if branch is None:
-            continue
-        for index, role in ((branch, "branch"), (1 - branch, "shortcut")):
-            source = surgery._source_before_qdq(add.inputs[index])  # the float tensor before Q -> DQ
-            if role in kept_roles or source is add.inputs[index]:
-                continue
-            changes.append(f"{add.name}: {role} input {add.inputs[index].name} -> {source.name} (Q/DQ removed)")
-            add.inputs[index] = source
-    return changes
-
-
-def write_placement_variant(fixed_path: Path, variant_path: Path, keep: str) -> list[str]:
-    """Notebook 03's graph with residual Q/DQ only on ``keep``'s inputs, written to ``variant_path``."""
-    graph = surgery.load_graph(fixed_path)
-    changes = keep_residual_qdq(graph, keep)
-    surgery.cleanup_and_sort(graph)
-    metadata = {**read_metadata(fixed_path), "precision": f"int8-qdq-tensorrt-residual-{keep}", "produced_by": PRODUCED_BY}
-    surgery.save_graph(graph, variant_path, metadata, source_path=fixed_path)
-    return changes
 
 
 # What TensorRT's developer guide says about each placement (section "Q/DQ Layer-Placement Recommendations" of

@@ -1,4 +1,4 @@
-"""helpers.routes (notebook 06) on small real inputs: real torchao, real ONNX export, real ONNX Runtime.
+"""helpers.quantization_routes (notebook 06) on small real inputs: real torchao, real ONNX export, real ONNX Runtime.
 
 Also the eager path's survival under deprecation: the torch.ao names the series uses must exist, and the
 warnings helpers.quantization silences must be exactly the eager API's known ones.
@@ -19,48 +19,14 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import onnx_inspect, onnx_runtime, qdq_rules, routes, surgery
+from helpers import onnx_inspect, onnx_runtime, qdq_rules
+from helpers import quantization_routes as routes
 from helpers.config import TutorialError
 from helpers.data import Split, normalize, to_tensor
 from helpers.onnx_export import model_metadata
+from synthetic import images, tiny_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-class TinyResNet(nn.Module):
-    """Two residual blocks (one with a downsample Conv on the shortcut), then pooling and a classifier."""
-
-    def __init__(self):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
-        self.conv1, self.bn1 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
-        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8)
-        self.conv3, self.bn3 = nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16)
-        self.conv4, self.bn4 = nn.Conv2d(16, 16, 3, padding=1), nn.BatchNorm2d(16)
-        self.downsample = nn.Sequential(nn.Conv2d(8, 16, 1, stride=2), nn.BatchNorm2d(16))
-        self.fc = nn.Linear(16, 10)
-
-    def forward(self, x):
-        x = self.stem(x)
-        x = torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))) + x)
-        x = torch.relu(self.bn4(self.conv4(torch.relu(self.bn3(self.conv3(x))))) + self.downsample(x))
-        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
-
-
-def tiny_model() -> nn.Module:
-    torch.manual_seed(0)
-    model = TinyResNet().eval()
-    with torch.no_grad():  # trained-like BatchNorm statistics, so folding them changes the weights
-        for module in model.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 1.5)
-    return model
-
-
-def images(count: int, seed: int) -> Split:
-    pixels = np.random.default_rng(seed).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
-    return Split(pixels, np.zeros(count, dtype=np.int64))
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +71,7 @@ def test_pt2e_graph_follows_tensorrt_rules_with_the_fused_placement(pt2e_onnx):
     _, _, path = pt2e_onnx
     findings = qdq_rules.check_tensorrt_rules(path)
     assert findings == [], qdq_rules.format_findings(findings)
-    assert set(routes.residual_add_inputs(path).values()) == {"shortcut"} and len(routes.residual_add_inputs(path)) == 2
+    assert set(onnx_inspect.residual_add_inputs(path).values()) == {"shortcut"} and len(onnx_inspect.residual_add_inputs(path)) == 2
     rows = onnx_inspect.quantization_parameters(path)
     assert {row["zero_point_dtype"] for row in rows} == {"int8"} and {z for row in rows for z in row["zero_points"]} == {0}
     weights = [row for row in rows if row["role"] == "weight"]
@@ -131,7 +97,7 @@ def test_the_quantizer_places_residual_qdq_as_asked(residual, expected, tmp_path
     quantizer = routes.TensorRTQuantizer(routes.tensorrt_activation_spec(), routes.tensorrt_weight_spec(), residual=residual)
     quantized = routes.quantize_pt2e(tiny_model(), quantizer, images(16, seed=3), batch_size=16)
     path = routes.export_pt2e_onnx(quantized, tmp_path / "tiny.onnx", model_metadata(None, None, "x", "test"))
-    assert set(routes.residual_add_inputs(path).values()) == {expected}
+    assert set(onnx_inspect.residual_add_inputs(path).values()) == {expected}
     findings = qdq_rules.check_tensorrt_rules(path)
     assert qdq_rules.errors(findings) == []
     assert qdq_rules.count_by_rule(findings) == ({"residual-add-unfused": 2} if residual == "both" else {})
@@ -143,48 +109,6 @@ def test_the_quantizer_refuses_what_tensorrt_rejects():
         routes.quantize_pt2e(tiny_model(), routes.TensorRTQuantizer(asymmetric, routes.tensorrt_weight_spec()), images(4, 0))
     with pytest.raises(TutorialError, match="residual must be one of"):
         routes.TensorRTQuantizer(routes.tensorrt_activation_spec(), routes.tensorrt_weight_spec(), residual="output")
-
-
-# --- the residual-placement ablation on the real export ---------------------------------------------
-
-@pytest.mark.parametrize("keep", routes.PLACEMENTS)
-def test_each_placement_variant_has_that_placement_on_every_residual_add(keep, resnet18_int8_fixed_onnx, tmp_path):
-    variant = tmp_path / f"{keep}.onnx"
-    changes = routes.write_placement_variant(resnet18_int8_fixed_onnx, variant, keep)
-    assert set(routes.residual_add_inputs(variant).values()) == {keep} and len(routes.residual_add_inputs(variant)) == 8
-    assert len(changes) == {"both": 0, "shortcut": 8, "branch": 8, "none": 16}[keep]
-    findings = qdq_rules.check_tensorrt_rules(variant)
-    assert qdq_rules.errors(findings) == []
-    assert qdq_rules.count_by_rule(findings) == ({"residual-add-unfused": 8} if keep == "both" else {})
-
-
-def test_shortcut_variant_is_notebook_05s_fused_graph(resnet18_int8_fixed_onnx, resnet18_int8_fused, tmp_path):
-    variant = tmp_path / "shortcut.onnx"
-    routes.write_placement_variant(resnet18_int8_fixed_onnx, variant, "shortcut")
-    assert onnx_inspect.count_ops(variant) == onnx_inspect.count_ops(resnet18_int8_fused.path)
-    inputs = np.random.default_rng(4).standard_normal((8, 3, 32, 32)).astype(np.float32)
-    assert np.array_equal(onnx_runtime.onnxruntime_logits(variant, inputs), onnx_runtime.onnxruntime_logits(resnet18_int8_fused.path, inputs))
-
-
-def test_removing_residual_qdq_changes_the_logits_only_a_little(resnet18_int8_fixed_onnx, tmp_path):
-    inputs = np.random.default_rng(5).standard_normal((8, 3, 32, 32)).astype(np.float32)
-    both = onnx_runtime.onnxruntime_logits(resnet18_int8_fixed_onnx, inputs)
-    routes.write_placement_variant(resnet18_int8_fixed_onnx, tmp_path / "none.onnx", "none")
-    none = onnx_runtime.onnxruntime_logits(tmp_path / "none.onnx", inputs)
-    assert not np.array_equal(both, none)  # the Adds now read unrounded values
-    assert np.max(np.abs(both - none)) < 0.5 * np.max(np.abs(both))
-
-
-def test_keep_residual_qdq_refuses_an_unknown_placement(resnet18_int8_fixed_onnx):
-    with pytest.raises(TutorialError, match="keep must be one of"):
-        routes.keep_residual_qdq(surgery.load_graph(resnet18_int8_fixed_onnx), "output")
-
-
-def test_graph_row_reads_counts_rules_and_placements(resnet18_int8_fused):
-    row = routes.graph_row(resnet18_int8_fused.path)
-    counts = onnx_inspect.count_ops(resnet18_int8_fused.path)
-    assert row["nodes"] == sum(counts.values()) and row["quantize_linear"] == counts["QuantizeLinear"]
-    assert row["rule_errors"] == 0 and row["residual_adds"] == {"shortcut": 8} and row["opset"] == 17
 
 
 # --- plumbing -------------------------------------------------------------------------------------------
@@ -203,6 +127,7 @@ def add(a, b):
 '''
     assert routes.code_lines(source) == 3
     assert routes.code_lines(routes.route_metadata) == 2
+    assert routes.code_lines("x = 1\n\n# two\ny = 2\n") == 2
 
 
 def test_attempt_keeps_the_result_or_the_failure_with_its_cause():
@@ -218,40 +143,6 @@ def test_attempt_keeps_the_result_or_the_failure_with_its_cause():
     assert not outcome.ok and outcome.result is None
     assert outcome.failure.startswith("TutorialError: the route cannot start")
     assert "ModuleNotFoundError" in outcome.failure and "in fails" in outcome.failure
-
-
-def test_the_fx_trace_for_the_subprocess_loads_with_torch_alone(tmp_path):
-    model = tiny_model()
-    path = routes.trace_for_subprocess(model, tmp_path / "trace.pt")
-    loaded = torch.load(path, weights_only=False)
-    inputs = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(loaded(inputs), model(inputs))
-    classes = {type(module).__module__.split(".")[0] for module in loaded.modules()}
-    assert classes == {"torch"}  # nothing from this test module or the helpers
-
-
-def test_modelopt_pytorch_route_on_the_tiny_model(tmp_path):
-    reason = routes.modelopt_unavailable_reason() or routes.modelopt_torch_import_failure()
-    if reason:
-        pytest.skip(f"ModelOpt's environment cannot run mtq here: {reason}")
-    model = tiny_model()
-    calibration = normalize(to_tensor(images(32, seed=6).images)).numpy()
-    np.save(tmp_path / "calib.npy", calibration)
-    record = routes.run_modelopt_torch(model, tmp_path / "calib.npy", tmp_path / "mtq.onnx", tmp_path / "work")
-    assert record["calibration_images"] == 32 and record["versions"]["nvidia-modelopt"]
-    assert any(name.endswith("weight_quantizer") for name in record["enabled_quantizers"])
-    assert qdq_rules.errors(qdq_rules.check_tensorrt_rules(tmp_path / "mtq.onnx")) == []
-    inputs = torch.from_numpy(calibration[:8])
-    with torch.no_grad():
-        fp32 = model(inputs).numpy()
-    got = onnx_logits(tmp_path / "mtq.onnx", inputs)
-    assert np.max(np.abs(got - fp32)) < 0.2 * np.max(np.abs(fp32))
-
-
-def test_modelopt_pytorch_route_reports_a_missing_environment(tmp_path):
-    with pytest.raises(TutorialError, match="not installed"):
-        routes.run_modelopt_torch(tiny_model(), tmp_path / "calib.npy", tmp_path / "m.onnx", tmp_path, venv=tmp_path / "no-venv")
 
 
 # --- the eager path under deprecation ---------------------------------------------------------------
@@ -306,7 +197,7 @@ def test_the_eager_api_the_series_uses_still_exists():
         f"torch {torch.__version__} no longer has {', '.join(missing)}, which the eager-mode notebooks 02-05 use "
         "(torch.ao.quantization is deprecated, its removal planned). Either keep torch pinned to 2.14.1 "
         "(pyproject.toml and environment.yml), or move the series to the PT2E route that "
-        "notebooks/06_routes_after_eager_mode.ipynb teaches (helpers/routes.py: TensorRTQuantizer, quantize_pt2e, "
+        "notebooks/06_routes_after_eager_mode.ipynb teaches (helpers/quantization_routes.py: TensorRTQuantizer, quantize_pt2e, "
         "export_pt2e_onnx).")
 
 
