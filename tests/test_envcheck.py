@@ -11,7 +11,8 @@ import pytest
 
 from helpers import envcheck
 from helpers.data import ARCHIVE_ENV
-from helpers.netron_render import CHROMIUM_ENV, VIEW_OPTIONS, _render_in_this_thread, chromium_executable, drawn_node_types
+from helpers.envcheck import CHROMIUM_ENV, chromium_executable
+from netron_render import CHROMIUM_ARGS, drawn_node_types, netron_export
 
 
 def test_checks_cover_the_pieces_notebook_00_promises():
@@ -55,10 +56,18 @@ def one_relu_onnx(folder: Path) -> Path:
 
 
 def test_browser_check_says_ok_exactly_where_netron_can_render(tmp_path):
-    """The independent truth is a render, launched directly (the renderer's inner function asks no check)."""
+    """The independent truth is a render in a Chromium launched here directly (tools/netron_render.py's
+    headless_chromium would ask the check first)."""
     check = envcheck.check_browser()
     try:
-        svg, _, _ = _render_in_this_thread(one_relu_onnx(tmp_path), "svg", 60.0, VIEW_OPTIONS)
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS, timeout=60_000)
+            try:
+                svg = netron_export(browser, one_relu_onnx(tmp_path), "svg").data
+            finally:
+                browser.close()
         renders = drawn_node_types(svg)["Relu"] == 1
     except Exception:  # no Chromium, no playwright: the render itself fails
         renders = False
