@@ -24,7 +24,7 @@ from .data import ARCHIVE_ENV, data_dir
 
 CHROMIUM_ENV = "NETRON_CHROMIUM"
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
-MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/modelopt.py setup` once the install worked
+MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/run_modelopt.py setup` once the install worked
 
 
 @dataclass

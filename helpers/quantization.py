@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 # The eager-mode API is deprecated (PyTorch 2.10+, removal planned; notebook 06 shows what replaces it). Its names
 # are checked by tests/test_routes.py, which points to notebook 06 if a future torch pin removes them.
@@ -128,8 +127,7 @@ def calibrate(prepared_model: nn.Module, images: Split, batch_size: int = 128) -
     seen = 0
     inputs = to_tensor(images.images)
     labels = torch.from_numpy(images.labels)
-    total = -(-len(images) // batch_size)
-    for batch, _ in tqdm(batches(inputs, labels, batch_size), total=total, desc="calibrate", unit="batch", leave=False):
+    for batch, _ in batches(inputs, labels, batch_size):
         prepared_model(batch)
         seen += len(batch)
     return seen

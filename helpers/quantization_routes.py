@@ -5,7 +5,7 @@
   input (int8, per tensor, zero point 0) and weight (int8, per output channel, zero point 0), and the residual Adds'
   inputs as asked (the shortcut: notebook 05's fused placement). The dynamo ONNX exporter (onnxscript) writes its
   quantize/dequantize ops as QuantizeLinear/DequantizeLinear. The specs are notebook 06's lesson; these are the references.
-* **ModelOpt's PyTorch route** runs in ModelOpt's own environment: ``python tools/modelopt.py torch-quantize``.
+* **ModelOpt's PyTorch route** runs in ModelOpt's own environment: ``python tools/run_modelopt.py torch-quantize``.
 * Shared by the routes: running a step and keeping its failure, counting lines of code, what TensorRT's guide says
   about each residual placement.
 """

@@ -156,7 +156,7 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
 
 @torch.inference_mode()
 def predict(model: nn.Module, split: Split, batch_size: int, device: torch.device | str = "cpu",
-            progress: bool = True, description: str = "predict") -> np.ndarray:
+            progress: bool = False, description: str = "predict") -> np.ndarray:
     """Top-1 class of every image in ``split`` (works for FP32 and for quantized CPU models)."""
     model.eval()
     device = torch.device(device)

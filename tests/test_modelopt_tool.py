@@ -1,4 +1,4 @@
-"""tools/modelopt.py: NVIDIA ModelOpt's two routes (notebooks 05 and 06) on the shipped model, for real where ModelOpt's
+"""tools/run_modelopt.py: NVIDIA ModelOpt's two routes (notebooks 05 and 06) on the shipped model, for real where ModelOpt's
 environment is installed (CI makes it: `make test MODELOPT=1`), checked against an independent reading of the graphs."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-import modelopt as modelopt_tool  # tools/modelopt.py (tests/conftest.py puts tools/ on sys.path)
+import run_modelopt as modelopt_tool  # tools/run_modelopt.py (tests/conftest.py puts tools/ on sys.path)
 from helpers import qdq_rules
 from helpers.config import artifacts_dir, get_profile
 from helpers.data import load_cifar10, take_subset

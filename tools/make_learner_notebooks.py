@@ -141,7 +141,10 @@ def lesson_counts(notebooks: list[Path]) -> dict[str, int]:
 
 
 def serialized(notebook: dict) -> str:
-    return json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+    """As nbformat writes notebooks (every tool of this project writes them this way)."""
+    import nbformat
+
+    return nbformat.writes(nbformat.from_dict(notebook)) + "\n"
 
 
 def main(argv: list[str]) -> int:

@@ -2,7 +2,7 @@
 
     .venv-modelopt/bin/python tools/modelopt_torch_quantize.py FX_TRACE.pt CALIBRATION.npy OUT.onnx TIMINGS.json
 
-Started by `python tools/modelopt.py torch-quantize` (notebook 06), which writes the FP32 model as a torch.fx trace and
+Started by `python tools/run_modelopt.py torch-quantize` (notebook 06), which writes the FP32 model as a torch.fx trace and
 the calibration images. The lines between the USER CODE markers (two blocks: quantize, export) are all a ModelOpt user
 writes; notebook 06 shows them and counts them.
 """
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 trace_path, calibration_path, onnx_path, timings_path = sys.argv[1:5]
-model = torch.load(trace_path, weights_only=False).eval()  # a torch.fx trace written by tools/modelopt.py
+model = torch.load(trace_path, weights_only=False).eval()  # a torch.fx trace written by tools/run_modelopt.py
 calibration = torch.from_numpy(np.load(calibration_path))
 started = time.perf_counter()
 import modelopt.torch.quantization as mtq  # noqa: E402

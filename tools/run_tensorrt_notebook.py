@@ -10,10 +10,11 @@ instead). Without a usable TensorRT the tool stops before running anything (`--a
 notebook anyway; its engine steps then say why they skipped).
 
 Writes the executed notebook, outputs included, to ``artifacts/<profile>/executed/04_tensorrt_engines.ipynb`` and the
-run record (default ``artifacts/<profile>/tensorrt_notebook_run.json``): the git commit (and whether the tree was
-clean), the command, start time and duration, then everything notebook 04's ``benchmark.json`` holds: machine, GPU,
-driver, CUDA, TensorRT, pycuda and library versions, every measurement (each TensorRT row with its optimization
-profile and warm-up), the engine builds, the accuracies and the skipped steps. Copy it under ``results/`` to quote it.
+run record (default ``artifacts/<profile>/tensorrt_notebook_run.json``): the git commit, the NVIDIA driver, the
+command, start time and duration, then everything notebook 04's ``benchmark.json`` holds: its provenance (machine,
+GPU, CUDA, TensorRT, pycuda and library versions), every measurement (each TensorRT row with its optimization
+profile and warm-up), the settings (engine builds, accuracies) and the skipped steps. Copy it under ``results/`` to
+quote it; a record of a run with the TensorRT test double is never written there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,8 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 sys.path.insert(0, str(REPO_ROOT / "tools"))
 
-from helpers import benchmark, config, tensorrt_engine  # noqa: E402
-from helpers.config import TutorialError  # noqa: E402
+from benchmark import made_with_test_double, nvidia_driver_version, write_results  # noqa: E402
+from helpers import config, tensorrt_engine  # noqa: E402
+from records import git_commit  # noqa: E402
 
 SCHEMA = "trt-quant-tutorial/tensorrt-notebook-run/1"
 NOTEBOOK = "04_tensorrt_engines"
@@ -44,46 +45,24 @@ def missing_prerequisites(profile: config.Profile) -> list[str]:
             if not config.artifact_path(key, profile).exists()]
 
 
-def git_state() -> dict:
-    """The commit the notebook ran from, and whether the working tree had changes."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                                check=True, timeout=30).stdout.strip()
-        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                                 capture_output=True, text=True, check=True, timeout=30).stdout.strip()
-        return {"commit": commit, "clean": not changes, "changed_files": changes.splitlines()[:50]}
-    except (OSError, subprocess.SubprocessError) as error:
-        return {"commit": f"unknown ({type(error).__name__})", "clean": None, "changed_files": []}
-
-
 def run_record(benchmark_json: Path, started_at: str, notebook_seconds: float, executed_notebook: Path,
                command: str) -> dict:
     """The run record: how and where notebook 04 ran, and everything its benchmark.json holds."""
-    results = benchmark.load_results(benchmark_json)
-    tensorrt_rows = [row for row in results["measurements"] if row["runtime"] == "TensorRT"]
+    results = config.read_json(benchmark_json)
     return {
         "schema": SCHEMA,
         "what": "notebook 04 (TensorRT engines: accuracy, per-layer precision, latency) run by tools/run_tensorrt_notebook.py",
-        "git": git_state(),
+        "git_commit": git_commit(),
+        "nvidia_driver": nvidia_driver_version(),
         "command": command,
         "started_at": started_at,
         "notebook_seconds": round(notebook_seconds, 1),
-        "executed_notebook": str(executed_notebook),
+        "executed_notebook": config.shown_path(executed_notebook),
         "tensorrt": results["provenance"]["versions"]["tensorrt"],
-        "tensorrt_rows": len(tensorrt_rows),
-        "from_test_double": benchmark.from_test_double(results),
-        "provenance": results["provenance"],
-        "settings": results["settings"],
-        "measurements": results["measurements"],
-        "skipped": results["skipped"],
+        "tensorrt_rows": sum(row["runtime"] == "TensorRT" for row in results["measurements"]),
+        "from_test_double": made_with_test_double(results),
+        **{key: results[key] for key in ("provenance", "settings", "measurements", "skipped")},
     }
-
-
-def write_run_record(path: Path, record: dict) -> Path:
-    """Write the run record atomically; never one made with a test double under results/."""
-    if record.get("from_test_double") and Path(path).resolve().is_relative_to((REPO_ROOT / "results").resolve()):
-        raise TutorialError(f"Refusing to write {path}: this run used a test double of TensorRT, not TensorRT.")
-    return config.write_json(path, record)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,18 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"missing for notebook 04: {', '.join(missing)}; running notebooks 01-03 ({profile.name} profile) first")
         for path in notebooks_to_run(["01", "02", "03"]):
             print(f"running {path.name} ...", flush=True)
-            print(f"  done in {run_notebook(path, executed_folder):.0f} s", flush=True)
+            print(f"  done in {run_notebook(path, executed_folder)['runner_seconds']:.0f} s", flush=True)
     started_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     print(f"running {NOTEBOOK}.ipynb ({profile.name} profile) ...", flush=True)
     run_notebook(REPO_ROOT / "notebooks" / f"{NOTEBOOK}.ipynb", executed_folder)
     seconds = time.perf_counter() - started
-    command = " ".join(shlex.quote(part) for part in [sys.executable, *sys.argv])
+    command = " ".join(["python", config.shown_path(sys.argv[0]), *map(shlex.quote, sys.argv[1:])])
     record = run_record(config.artifact_path("benchmark_results", profile), started_at, seconds,
                         executed_folder / f"{NOTEBOOK}.ipynb", command)
     out = args.out or config.artifacts_dir(profile) / "tensorrt_notebook_run.json"
-    write_run_record(out, record)
-    print(f"wrote {out}: {len(record['measurements'])} measurements ({record['tensorrt_rows']} TensorRT rows), "
+    write_results(out, record)
+    print(f"wrote {config.shown_path(out)}: {len(record['measurements'])} measurements ({record['tensorrt_rows']} TensorRT rows), "
           f"TensorRT {record['tensorrt']}, {len(record['skipped'])} skipped steps, notebook {seconds:.0f} s")
     return 0
 

@@ -1,8 +1,8 @@
 """NVIDIA ModelOpt, in its own virtual environment: make it, and run its two INT8 routes on this series' model.
 
-    python tools/modelopt.py setup            # `make modelopt-setup`: .venv-modelopt (or $MODELOPT_VENV), about 6.5 GB
-    python tools/modelopt.py onnx-ptq         # notebook 05: ModelOpt's ONNX PTQ of notebook 01's FP32 ONNX model
-    python tools/modelopt.py torch-quantize   # notebook 06: ModelOpt's PyTorch quantization (mtq) of the FP32 checkpoint
+    python tools/run_modelopt.py setup            # `make modelopt-setup`: .venv-modelopt (or $MODELOPT_VENV), about 6.5 GB
+    python tools/run_modelopt.py onnx-ptq         # notebook 05: ModelOpt's ONNX PTQ of notebook 01's FP32 ONNX model
+    python tools/run_modelopt.py torch-quantize   # notebook 06: ModelOpt's PyTorch quantization (mtq) of the FP32 checkpoint
 
 ModelOpt pins its own onnx and onnxruntime, so it cannot share the project's environment: each route runs as a
 subprocess in ModelOpt's environment, on the CPU, calibrated on notebook 02's calibration images (the same fixed,
@@ -134,10 +134,10 @@ def run_route(route: str, venv: Path, profile) -> dict:
                             + "\n".join((result.stdout + result.stderr).strip().splitlines()[-12:]))
     model = load_onnx(output)
     set_metadata(model, {**read_metadata(fp32_onnx), "precision": PRECISIONS[route],
-                         "produced_by": f"tools/modelopt.py {route} (NVIDIA ModelOpt)"})
+                         "produced_by": f"tools/run_modelopt.py {route} (NVIDIA ModelOpt)"})
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(output))
-    record = {"route": route, "made_by": f"python tools/modelopt.py {route}", "profile": profile.name,
+    record = {"route": route, "made_by": f"python tools/run_modelopt.py {route}", "profile": profile.name,
               "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "command": "python " + " ".join(shown_path(part) for part in command[1:]), "seconds": round(seconds, 1),
               "calibration": calibration, "versions": versions(venv), "graph": output.name}

@@ -1,0 +1,50 @@
+"""Every time the series prints comes from a committed run record (tools/sync_times.py), and each record names its
+machine and commit."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import sync_times  # tools/ (tests/conftest.py puts it on sys.path)
+
+LAPTOP = {"device": "cpu", "cpu": "AMD EPYC, 2 logical cores", "git_commit": "1234567890abcdef",
+          "notebooks": [{"notebook": "01_train.ipynb", "outcome": "ran", "seconds": 51, "runner_seconds": 53.2},
+                        {"notebook": "02_quantize.ipynb", "outcome": "failed"}]}
+GPU = {"device": "NVIDIA H200", "cpu": "Intel Xeon, 16 logical cores", "git_commit": "abcdef1234567890",
+       "notebooks": [{"notebook": "01_train.ipynb", "outcome": "ran", "seconds": 284, "runner_seconds": 290.0}]}
+
+
+def test_the_marked_places_agree_with_the_run_records():
+    result = subprocess.run([sys.executable, str(sync_times.__file__), "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_header_names_each_time_with_its_machine_and_commit():
+    line = sync_times.header_times("01", LAPTOP, GPU)
+    assert "laptop path 51 s (2-core AMD EPYC, commit `1234567`)" in line
+    assert "GPU path 284 s (4.7 min) (NVIDIA H200, commit `abcdef1`)" in line
+
+
+def test_a_notebook_no_run_measured_gets_no_number():
+    line = sync_times.header_times("02", LAPTOP, GPU)  # failed on the laptop, never run on the GPU
+    assert "laptop path not measured" in line and "GPU path not measured" in line
+    assert not re.search(r"\d+ s\b", line)
+    assert "not measured" in sync_times.header_times("07", None, None)
+
+
+def test_every_notebook_header_and_executed_copy_has_its_marker():
+    for path in sync_times.targets():
+        text = path.read_text()
+        if path.suffix == ".ipynb":
+            assert f"<!-- times:{path.name[:2]} -->" in text, f"{path.name} has no times marker in its header"
+    readme = (sync_times.REPO_ROOT / "README.md").read_text()
+    assert "<!-- times:notebooks -->" in readme and "<!-- times:commands -->" in readme
+
+
+def test_a_marked_place_is_rewritten_from_the_records():
+    text = "before\n<!-- times:01 -->\nsomething stale: 999 s\n<!-- /times -->\nafter"
+    synced = sync_times.synced(text, LAPTOP, GPU, None)
+    assert "999" not in synced and "51 s" in synced and synced.startswith("before\n") and synced.endswith("\nafter")
+    assert sync_times.synced(synced, LAPTOP, GPU, None) == synced
