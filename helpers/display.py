@@ -51,7 +51,7 @@ def show_source(*functions, lines: int = SOURCE_LINES_SHOWN) -> None:
     for function in functions:
         source = inspect.getsource(function).rstrip().splitlines()
         where = f"{config.shown_path(inspect.getsourcefile(function))}, line {inspect.getsourcelines(function)[1]}"
-        display(Code("\n".join(source[:lines]), language="python"))
+        display(Code("\n".join(source[:lines]), language="python"), metadata={"source_lines": min(len(source), lines)})
         if len(source) > lines:
             rest = html.escape("\n".join(source[lines:]))
             display(HTML(f"<details><summary>{len(source) - lines} more lines ({where})</summary><pre>{rest}</pre></details>"),
