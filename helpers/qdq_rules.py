@@ -1,35 +1,26 @@
-"""A checker of TensorRT's explicit-quantization (Q/DQ) rules for ONNX graphs.
-
-Introduced in notebook 03: the raw export of notebook 02 breaks several rules, the graph after
-``helpers.surgery`` breaks none. The rules are the ones TensorRT's ONNX parser enforces (see the
-TensorRT developer guide, "Explicit Quantization", and onnx-tensorrt's Q/DQ importer).
-
-Each rule is a small function that reads a ``GraphFacts`` and yields ``Finding`` records (node,
-rule, message, severity). To add a rule, write such a function and decorate it with ``@rule``;
-``check_tensorrt_rules`` runs every registered rule. The checker reads the ONNX protobuf directly
-and shares no code with the surgery passes, so it is an independent check of their result.
-"""
+"""A checker of the Q/DQ rules TensorRT's ONNX parser enforces (developer guide, "Explicit Quantization"; notebook 03:
+the raw export breaks several, the graph after ``helpers.surgery`` none). A rule is a function of a typed ``gs.Graph``
+(``onnx_inspect.load_graph(path, types=True)``) that yields ``Finding`` records, registered by ``@rule``. The checker
+shares only the reading of constants and producers with the surgery, none of its logic: an independent check."""
 
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
+import onnx_graphsurgeon as gs
 
-from .onnx_export import load_onnx
+from . import onnx_inspect
+from .data import sha256_of
+from .onnx_inspect import constant_value, input_of, load_graph, producer, qdq_nodes
 
-ERROR = "error"
-WARNING = "warning"
+ERROR, WARNING = "error", "warning"  # a finding's severity: TensorRT rejects the graph, or builds a slower engine
 MODEL = "(model)"  # the "node" of findings about the whole model
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-# Which axis of a layer's weight holds its output channels (where per-channel scales belong).
-WEIGHT_OUTPUT_AXIS = {"Conv": lambda node: 0, "ConvTranspose": lambda node: 1,
-                      "Gemm": lambda node: 0 if _attribute(node, "transB", 0) else 1}
+WEIGHT_OUTPUT_AXIS = {"Conv": lambda layer: 0, "ConvTranspose": lambda layer: 1,  # the weight axis of output channels
+                      "Gemm": lambda layer: 0 if layer.attrs.get("transB", 0) else 1}
 
 
 @dataclass(frozen=True)
@@ -42,282 +33,180 @@ class Finding:
     severity: str = ERROR
 
 
-@dataclass
-class GraphFacts:
-    """What the rules need to know about a model: producers, consumers, constants and types."""
-
-    model: onnx.ModelProto
-    nodes: list[onnx.NodeProto]
-    producer: dict[str, onnx.NodeProto] = field(default_factory=dict)
-    consumers: dict[str, list[onnx.NodeProto]] = field(default_factory=lambda: collections.defaultdict(list))
-    constants: dict[str, np.ndarray] = field(default_factory=dict)
-    dtypes: dict[str, np.dtype] = field(default_factory=dict)
-
-    def constant(self, name: str) -> np.ndarray | None:
-        """The value of a tensor that is an initializer or a Constant node's output, else None."""
-        return self.constants.get(name)
-
-    def dtype(self, name: str) -> np.dtype | None:
-        """The element type of a tensor, where the graph or shape inference knows it."""
-        return self.dtypes.get(name)
-
-    def qdq_nodes(self) -> list[onnx.NodeProto]:
-        return [node for node in self.nodes if node.op_type in QDQ_OPS]
+RULES: list[Callable[[gs.Graph], Iterable[Finding]]] = []
 
 
-def _attribute(node: onnx.NodeProto, name: str, default=None):
-    for attribute in node.attribute:
-        if attribute.name == name:
-            return onnx.helper.get_attribute_value(attribute)
-    return default
-
-
-def _input(node: onnx.NodeProto, index: int) -> str:
-    """The name of input ``index`` of ``node``, or "" when it is absent."""
-    return node.input[index] if len(node.input) > index else ""
-
-
-def graph_facts(model: onnx.ModelProto) -> GraphFacts:
-    """Collect the facts once; rules only read them."""
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model)
-    except Exception:  # an unusual graph: types from the graph alone are still useful
-        inferred = model
-    graph = inferred.graph
-    facts = GraphFacts(model=model, nodes=list(graph.node))
-    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
-        if value.type.HasField("tensor_type") and value.type.tensor_type.elem_type:
-            facts.dtypes[value.name] = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
-    for initializer in graph.initializer:
-        facts.constants[initializer.name] = numpy_helper.to_array(initializer)
-    for node in graph.node:
-        for name in node.output:
-            facts.producer[name] = node
-        for name in node.input:
-            if name:
-                facts.consumers[name].append(node)
-        value = _attribute(node, "value")
-        if node.op_type == "Constant" and isinstance(value, onnx.TensorProto):
-            facts.constants[node.output[0]] = numpy_helper.to_array(value)
-    for name, value in facts.constants.items():
-        facts.dtypes[name] = value.dtype
-    return facts
-
-
-# ---------------------------------------------------------------------------------------------
-# The rules
-# ---------------------------------------------------------------------------------------------
-
-RULES: list[Callable[[GraphFacts], Iterable[Finding]]] = []
-
-
-def rule(function: Callable[[GraphFacts], Iterable[Finding]]):
+def rule(function: Callable[[gs.Graph], Iterable[Finding]]):
     """Register a rule function with ``check_tensorrt_rules``."""
     RULES.append(function)
     return function
 
 
 @rule
-def qdq_types_known(facts: GraphFacts) -> Iterable[Finding]:
-    """Every Q/DQ input must have a known element type; otherwise the type rules below cannot check it.
-
-    Shape inference types every tensor of a well-formed graph. Where it cannot (an operator it does not
-    know produces the input, or inference failed), this rule says so instead of letting the graph pass.
-    """
-    for node in facts.qdq_nodes():
-        if facts.dtype(node.input[0]) is None:
-            yield Finding(node.name, "type-unknown", f"the element type of input '{node.input[0]}' is unknown "
+def qdq_types_known(graph: gs.Graph) -> Iterable[Finding]:
+    """Every Q/DQ input must have a known element type (shape inference could type it), or the type rules cannot check it."""
+    for node in qdq_nodes(graph):
+        if node.inputs[0].dtype is None:
+            yield Finding(node.name, "type-unknown", f"the element type of input '{node.inputs[0].name}' is unknown "
                           "(shape inference could not type it), so the type rules cannot check this node")
 
 
 @rule
-def opset_at_least_13(facts: GraphFacts) -> Iterable[Finding]:
+def opset_at_least_13(graph: gs.Graph) -> Iterable[Finding]:
     """Per-channel Q/DQ (the ``axis`` attribute) needs ONNX opset 13 or newer."""
-    opset = next((entry.version for entry in facts.model.opset_import if entry.domain in ("", "ai.onnx")), None)
+    opset = next((entry.version for entry in graph.import_domains or () if entry.domain in ("", "ai.onnx")), None)
     if opset is None or opset < 13:
         yield Finding(MODEL, "opset-below-13", f"the model uses ONNX opset {opset}; TensorRT's Q/DQ support needs 13 or newer")
 
 
 @rule
-def constant_scale(facts: GraphFacts) -> Iterable[Finding]:
+def constant_scale(graph: gs.Graph) -> Iterable[Finding]:
     """Scales must be constants (initializers or Constant nodes) that TensorRT can read at build time."""
-    for node in facts.qdq_nodes():
-        if facts.constant(_input(node, 1)) is None:
-            yield Finding(node.name, "non-constant-scale", f"scale '{_input(node, 1)}' is computed at run time, not a constant")
+    for node in qdq_nodes(graph):
+        scale = input_of(node, 1)
+        if constant_value(scale, fold=False) is None:
+            yield Finding(node.name, "non-constant-scale", f"scale '{'' if scale is None else scale.name}' is computed at run time, not a constant")
 
 
 @rule
-def constant_zero_point(facts: GraphFacts) -> Iterable[Finding]:
+def constant_zero_point(graph: gs.Graph) -> Iterable[Finding]:
     """Zero points, when given, must be constants too."""
-    for node in facts.qdq_nodes():
-        name = _input(node, 2)
-        if name and facts.constant(name) is None:
-            producer = facts.producer.get(name)
-            how = f" by {producer.op_type} node {producer.name}" if producer is not None else ""
-            yield Finding(node.name, "non-constant-zero-point", f"zero point '{name}' is computed at run time{how}")
+    for node in qdq_nodes(graph):
+        zero_point = input_of(node, 2)
+        if zero_point is not None and constant_value(zero_point, fold=False) is None:
+            writer = producer(zero_point)
+            how = f" by {writer.op} node {writer.name}" if writer is not None else ""
+            yield Finding(node.name, "non-constant-zero-point", f"zero point '{zero_point.name}' is computed at run time{how}")
 
 
 @rule
-def positive_scale(facts: GraphFacts) -> Iterable[Finding]:
+def positive_scale(graph: gs.Graph) -> Iterable[Finding]:
     """Scales must be positive."""
-    for node in facts.qdq_nodes():
-        scale = facts.constant(_input(node, 1))
+    for node in qdq_nodes(graph):
+        scale = constant_value(input_of(node, 1), fold=False)
         if scale is not None and not np.all(scale > 0):
             yield Finding(node.name, "scale-not-positive", f"scale has values <= 0 (min {float(np.min(scale)):g})")
 
 
 @rule
-def zero_point_is_zero(facts: GraphFacts) -> Iterable[Finding]:
+def zero_point_is_zero(graph: gs.Graph) -> Iterable[Finding]:
     """TensorRT quantizes symmetrically: every zero point must be 0."""
-    for node in facts.qdq_nodes():
-        zero_point = facts.constant(_input(node, 2))
+    for node in qdq_nodes(graph):
+        zero_point = constant_value(input_of(node, 2), fold=False)
         if zero_point is not None and np.any(zero_point != 0):
             values = np.unique(zero_point).tolist()
             yield Finding(node.name, "zero-point-nonzero", f"zero point {values[:4]}{'...' if len(values) > 4 else ''}, TensorRT needs 0")
 
 
 @rule
-def zero_point_is_int8(facts: GraphFacts) -> Iterable[Finding]:
+def zero_point_is_int8(graph: gs.Graph) -> Iterable[Finding]:
     """Zero points must be int8 (a uint8 zero point makes the quantized tensor uint8)."""
-    for node in facts.qdq_nodes():
-        name = _input(node, 2)
-        dtype = facts.dtype(name) if name else None
-        if dtype == np.uint8:
+    for node in qdq_nodes(graph):
+        zero_point = input_of(node, 2)
+        if zero_point is not None and zero_point.dtype == np.uint8:
             yield Finding(node.name, "zero-point-uint8", "uint8 zero point; TensorRT needs int8")
-        elif not name and node.op_type == "QuantizeLinear":
+        elif zero_point is None and node.op == "QuantizeLinear":
             yield Finding(node.name, "zero-point-uint8", "no zero point, so ONNX makes the output uint8; give an int8 zero point 0", WARNING)
 
 
-def _dequantize_input_of_type(facts: GraphFacts, dtype: type, rule_name: str, why: str) -> Iterable[Finding]:
-    for node in facts.nodes:
-        if node.op_type == "DequantizeLinear" and facts.dtype(node.input[0]) == dtype:
-            yield Finding(node.name, rule_name, f"input '{node.input[0]}' is {np.dtype(dtype).name}; {why}")
+def _dequantize_input_of_type(graph: gs.Graph, dtype: type, rule_name: str, why: str) -> Iterable[Finding]:
+    for node in graph.nodes:
+        if node.op == "DequantizeLinear" and node.inputs[0].dtype == dtype:
+            yield Finding(node.name, rule_name, f"input '{node.inputs[0].name}' is {np.dtype(dtype).name}; {why}")
 
 
 @rule
-def dequantize_input_not_uint8(facts: GraphFacts) -> Iterable[Finding]:
+def dequantize_input_not_uint8(graph: gs.Graph) -> Iterable[Finding]:
     """TensorRT rejects a DequantizeLinear whose input is uint8."""
-    yield from _dequantize_input_of_type(facts, np.uint8, "dq-input-uint8", "TensorRT dequantizes only int8 (or fp8/int4)")
+    yield from _dequantize_input_of_type(graph, np.uint8, "dq-input-uint8", "TensorRT dequantizes only int8 (or fp8/int4)")
 
 
 @rule
-def dequantize_input_not_int32(facts: GraphFacts) -> Iterable[Finding]:
+def dequantize_input_not_int32(graph: gs.Graph) -> Iterable[Finding]:
     """TensorRT rejects an int32 DequantizeLinear (the exporter's quantized bias)."""
-    yield from _dequantize_input_of_type(facts, np.int32, "dq-input-int32", "give the layer a float bias instead")
+    yield from _dequantize_input_of_type(graph, np.int32, "dq-input-int32", "give the layer a float bias instead")
 
 
 @rule
-def no_cast_between_q_and_dq(facts: GraphFacts) -> Iterable[Finding]:
+def no_cast_between_q_and_dq(graph: gs.Graph) -> Iterable[Finding]:
     """A QuantizeLinear must feed its DequantizeLinear directly; TensorRT cannot pair them across a Cast."""
-    for node in facts.nodes:
-        if node.op_type != "Cast":
-            continue
-        quantize = facts.producer.get(node.input[0])
-        dequantizers = [consumer for consumer in facts.consumers.get(node.output[0], []) if consumer.op_type == "DequantizeLinear"]
-        if quantize is not None and quantize.op_type == "QuantizeLinear" and dequantizers:
+    for node in [node for node in graph.nodes if node.op == "Cast"]:
+        quantize = producer(node.inputs[0], "QuantizeLinear")
+        dequantizers = [reader for reader in node.outputs[0].outputs if reader.op == "DequantizeLinear"]
+        if quantize is not None and dequantizers:
             yield Finding(node.name, "cast-between-q-dq", f"Cast between {quantize.name} and {dequantizers[0].name}")
 
 
-def _is_weight(facts: GraphFacts, name: str) -> bool:
+def _is_weight(tensor: gs.Tensor) -> bool:
     """A constant, or a constant quantized by a QuantizeLinear (how ModelOpt writes weights: Q -> DQ)."""
-    quantize = facts.producer.get(name)
-    if quantize is not None and quantize.op_type == "QuantizeLinear":
-        name = quantize.input[0]
-    return facts.constant(name) is not None
+    quantize = producer(tensor, "QuantizeLinear")
+    return constant_value(tensor if quantize is None else quantize.inputs[0], fold=False) is not None
 
 
 @rule
-def activations_per_tensor(facts: GraphFacts) -> Iterable[Finding]:
+def activations_per_tensor(graph: gs.Graph) -> Iterable[Finding]:
     """Activations (anything that is not a constant weight) must be quantized per tensor."""
-    for node in facts.qdq_nodes():
-        scale = facts.constant(_input(node, 1))
-        if not _is_weight(facts, node.input[0]) and scale is not None and scale.size > 1:
+    for node in qdq_nodes(graph):
+        scale = constant_value(input_of(node, 1), fold=False)
+        if not _is_weight(node.inputs[0]) and scale is not None and scale.size > 1:
             yield Finding(node.name, "per-channel-activation", f"activation quantized per channel ({scale.size} scales); TensorRT needs one scale")
 
 
 @rule
-def weight_axis_is_output_channels(facts: GraphFacts) -> Iterable[Finding]:
+def weight_axis_is_output_channels(graph: gs.Graph) -> Iterable[Finding]:
     """Per-channel weight scales must run along the layer's output channels, one scale per channel."""
-    for node in facts.nodes:
-        weights = facts.constant(node.input[0]) if node.op_type == "DequantizeLinear" else None
-        scale = facts.constant(_input(node, 1)) if weights is not None else None
+    for node in graph.nodes:
+        weights = constant_value(node.inputs[0], fold=False) if node.op == "DequantizeLinear" else None
+        scale = constant_value(input_of(node, 1), fold=False) if weights is not None else None
         if scale is None or scale.size <= 1:
             continue
-        axis = _attribute(node, "axis", 1)
+        axis = node.attrs.get("axis", 1)
         axis = axis + weights.ndim if axis < 0 else axis
-        for layer in facts.consumers.get(node.output[0], []):
-            if layer.op_type not in WEIGHT_OUTPUT_AXIS or _input(layer, 1) != node.output[0]:
+        for layer in node.outputs[0].outputs:
+            if layer.op not in WEIGHT_OUTPUT_AXIS or input_of(layer, 1) is not node.outputs[0]:
                 continue
-            expected = WEIGHT_OUTPUT_AXIS[layer.op_type](layer)
+            expected = WEIGHT_OUTPUT_AXIS[layer.op](layer)
             if axis != expected:
-                yield Finding(node.name, "weight-axis", f"per-channel axis {axis} for {layer.op_type} {layer.name}; its output channels are axis {expected}")
+                yield Finding(node.name, "weight-axis", f"per-channel axis {axis} for {layer.op} {layer.name}; its output channels are axis {expected}")
             elif axis >= weights.ndim or scale.size != weights.shape[axis]:
                 yield Finding(node.name, "weight-axis", f"{scale.size} scales for {weights.shape[axis] if axis < weights.ndim else '?'} channels on axis {axis}")
 
 
-def _produced_by(facts: GraphFacts, name: str, op_type: str) -> onnx.NodeProto | None:
-    producer = facts.producer.get(name)
-    return producer if producer is not None and producer.op_type == op_type else None
-
-
-def _conv_through_qdq(facts: GraphFacts, name: str) -> onnx.NodeProto | None:
-    """The Conv behind ``DequantizeLinear(QuantizeLinear(Conv output))``, else None."""
-    dequantize = _produced_by(facts, name, "DequantizeLinear")
-    quantize = _produced_by(facts, dequantize.input[0], "QuantizeLinear") if dequantize is not None else None
-    return _produced_by(facts, quantize.input[0], "Conv") if quantize is not None else None
-
-
-def residual_add_placement(facts: GraphFacts, add: onnx.NodeProto) -> str | None:
-    """How a residual Add is quantized: "fused", "unfused", or None when it is not a Conv-fed residual Add.
-
-    * "fused": one input comes straight from a Conv that feeds only this Add, the other from a
-      DequantizeLinear - TensorRT can run Conv + Add (+ Relu) as one INT8 kernel;
-    * "unfused": both inputs come from DequantizeLinear and at least one of them dequantizes a
-      Conv's output - the engine still builds, but the Conv and the Add stay separate layers.
-    """
-    if add.op_type != "Add" or len(add.input) != 2 or any(facts.constant(name) is not None for name in add.input):
+def residual_add_placement(add: gs.Node) -> str | None:
+    """How a residual Add is quantized, or None when it is no Conv-fed residual Add. "fused": one input straight from a
+    Conv that feeds only this Add, the other from a DequantizeLinear (TensorRT runs Conv + Add (+ Relu) as one INT8
+    kernel); "unfused": both from DequantizeLinear, one of a Conv's output (Conv and Add stay separate layers)."""
+    if add.op != "Add" or len(add.inputs) != 2 or any(constant_value(tensor, fold=False) is not None for tensor in add.inputs):
         return None
-    dequantized = [_produced_by(facts, name, "DequantizeLinear") is not None for name in add.input]
-    direct_convs = [_produced_by(facts, name, "Conv") for name in add.input]
-    for conv, other_dequantized, name in zip(direct_convs, reversed(dequantized), add.input):
-        if conv is not None and other_dequantized and [node.name for node in facts.consumers.get(name, [])] == [add.name]:
+    dequantized = [producer(tensor, "DequantizeLinear") is not None for tensor in add.inputs]
+    for tensor, other_dequantized in zip(add.inputs, reversed(dequantized)):
+        if producer(tensor, "Conv") is not None and other_dequantized and [reader.name for reader in tensor.outputs] == [add.name]:
             return "fused"
-    if all(dequantized) and any(_conv_through_qdq(facts, name) is not None for name in add.input):
+    if all(dequantized) and any(producer(tensor, "DequantizeLinear", "QuantizeLinear", "Conv") is not None for tensor in add.inputs):
         return "unfused"
     return None
 
 
 @rule
-def residual_add_fusible(facts: GraphFacts) -> Iterable[Finding]:
-    """A residual Add with Q/DQ on both inputs builds, but TensorRT cannot fuse it with the Conv before it.
-
-    Remove the Q/DQ pair between the main branch's last Conv and the Add and keep the one on the
-    shortcut (``helpers.surgery.remove_qdq_between_conv_and_residual_add``, notebook 05).
-    """
-    for node in facts.nodes:
-        if residual_add_placement(facts, node) == "unfused":
-            yield Finding(node.name, "residual-add-unfused",
-                          "Q/DQ on both inputs: TensorRT keeps the Conv and this Add as separate layers; remove the "
-                          "Q/DQ between the branch's last Conv and the Add, keep the shortcut's", WARNING)
+def residual_add_fusible(graph: gs.Graph) -> Iterable[Finding]:
+    """A residual Add with Q/DQ on both inputs builds, but TensorRT cannot fuse it with the Conv before it: remove
+    the Q/DQ between the branch's last Conv and the Add, keep the shortcut's (notebook 05's surgery pass)."""
+    for node in graph.nodes:
+        if residual_add_placement(node) == "unfused":
+            yield Finding(node.name, "residual-add-unfused", "Q/DQ on both inputs: TensorRT keeps the Conv and this Add as "
+                          "separate layers; remove the Q/DQ between the branch's last Conv and the Add, keep the shortcut's", WARNING)
 
 
 def residual_add_placements(path_or_model) -> dict[str, str]:
-    """{Add node name: "fused" or "unfused"} for every Conv-fed residual Add of an ONNX file or ModelProto."""
-    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(Path(path_or_model))
-    facts = graph_facts(model)
-    placements = {node.name: residual_add_placement(facts, node) for node in facts.nodes}
+    """{Add node name: "fused" or "unfused"} for every Conv-fed residual Add of a graph."""
+    placements = {node.name: residual_add_placement(node) for node in load_graph(path_or_model).nodes}
     return {name: placement for name, placement in placements.items() if placement is not None}
 
 
-# ---------------------------------------------------------------------------------------------
-# Running the rules and reading the result
-# ---------------------------------------------------------------------------------------------
-
 def check_tensorrt_rules(path_or_model, rules: Iterable[Callable] | None = None) -> list[Finding]:
-    """Every finding of every rule (default: all registered rules) on an ONNX file or ModelProto."""
-    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(Path(path_or_model))
-    facts = graph_facts(model)
-    return [finding for check in (RULES if rules is None else rules) for finding in check(facts)]
+    """Every finding of every rule (default: all registered rules) on a path, ModelProto or ``gs.Graph``."""
+    graph = load_graph(path_or_model, types=True)
+    return [finding for check in (RULES if rules is None else rules) for finding in check(graph)]
 
 
 def errors(findings: Iterable[Finding]) -> list[Finding]:
@@ -341,6 +230,31 @@ def format_findings(findings: list[Finding], examples: int = 2) -> str:
     lines = [f"{total_errors} error(s), {len(findings) - total_errors} warning(s)"]
     for (severity, rule_name), group in sorted(by_rule.items()):
         lines.append(f"{severity:<8}{rule_name:<26}{len(group):>4} node(s)")
-        for finding in group[:examples]:
-            lines.append(f"{'':<12}{finding.node}: {finding.message}")
+        lines.extend(f"{'':<12}{finding.node}: {finding.message}" for finding in group[:examples])
     return "\n".join(lines)
+
+
+def graph_summary(path: Path) -> dict:
+    """The facts of one INT8 graph for the tables of notebooks 05 and 06 (counts, rule findings, residual Adds both
+    ways, Q/DQ placement per op type), read from the file alone."""
+    model = onnx_inspect.as_model(path)
+    graph = load_graph(model)
+    counts = onnx_inspect.count_ops(graph)
+    findings = check_tensorrt_rules(model)
+    fusion = list(residual_add_placements(graph).values())
+    inputs = list(onnx_inspect.residual_add_inputs(graph).values())
+    return {
+        "file": Path(path).name,
+        "megabytes": round(Path(path).stat().st_size / 1e6, 1),
+        "sha256": sha256_of(path),
+        "opset": next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
+        "nodes": sum(counts.values()),
+        "op_counts": counts,
+        "quantize_linear": counts.get("QuantizeLinear", 0),
+        "dequantize_linear": counts.get("DequantizeLinear", 0),
+        "tensorrt_rule_errors": count_by_rule(errors(findings)),
+        "tensorrt_rule_warnings": count_by_rule(finding for finding in findings if finding.severity == WARNING),
+        "residual_adds": {"fused": fusion.count("fused"), "unfused": fusion.count("unfused")},
+        "residual_add_inputs": {placement: inputs.count(placement) for placement in sorted(set(inputs))},
+        "placement_by_op": onnx_inspect.qdq_placement_by_op(graph),
+    }

@@ -1,19 +1,13 @@
-"""Graph surgery that makes the exported INT8 ONNX graph acceptable to TensorRT's ONNX parser.
+"""Graph surgery that makes the exported INT8 ONNX graph acceptable to TensorRT's ONNX parser (notebook 03 calls each
+pass on its own and shows its source), and the residual Q/DQ placements of notebooks 05 and 06.
 
-Introduced in notebook 03, which calls each pass on its own and shows its source.
+PyTorch's TorchScript exporter writes an eager-mode INT8 model (notebook 02) as a Q/DQ graph TensorRT's parser rejects:
+every activation goes ``QuantizeLinear -> Cast(to uint8) -> DequantizeLinear``, with uint8 zero point 128 (the qnnpack
+recipe of notebook 02), and each Conv/Gemm bias is ``DequantizeLinear(int32 bias, scale, zero point)``, its zero point
+computed at run time by ``ConstantOfShape -> Cast``.
 
-PyTorch's TorchScript exporter writes an eager-mode INT8 model (notebook 02) as a Q/DQ graph that
-TensorRT's parser rejects:
-
-* every activation goes ``QuantizeLinear -> Cast(to uint8) -> DequantizeLinear``;
-* activations are uint8 with zero point 128 (the qnnpack recipe of notebook 02);
-* each Conv/Gemm bias is ``DequantizeLinear(int32 bias, scale, zero point)``, its zero point
-  computed at run time by ``ConstantOfShape -> Cast``.
-
-Each pass below takes an onnx-graphsurgeon ``gs.Graph``, edits it in place (the file it was loaded
-from is never touched), returns one line per change it made, and returns ``[]`` when run again
-(the passes are idempotent). ``save_graph`` writes the result with the source's metadata and
-checks it with ``onnx.checker`` and full shape inference.
+Each pass takes a ``gs.Graph`` (``onnx_inspect.load_graph``), edits it in place (never the file it came from), returns
+one line per change, and ``[]`` when run again. ``save_graph`` writes the result after ``onnx.checker``.
 """
 
 from __future__ import annotations
@@ -26,65 +20,15 @@ import onnx
 import onnx_graphsurgeon as gs
 
 from .config import TutorialError, written_atomically
-from .data import sha256_of as file_sha256  # noqa: F401  (re-exported: reports name the exact files they used)
-from .onnx_export import load_onnx, read_metadata, set_metadata
-from .onnx_inspect import count_ops
+from .onnx_export import read_metadata, set_metadata
+from .onnx_inspect import (constant_value, count_ops, input_of, load_graph, producer, qdq_nodes, residual_branch_input,
+                           source_before_qdq)
 
 PRECISION = "int8-qdq-tensorrt"
 PRODUCED_BY = "03_graph_surgery"
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading, saving, reading constants
-# ---------------------------------------------------------------------------------------------
-
-def load_graph(path: Path) -> gs.Graph:
-    """An onnx-graphsurgeon graph of an ONNX file (clear error for missing or corrupt files)."""
-    return gs.import_onnx(load_onnx(Path(path)))
-
-
-def constant_value(tensor: gs.Tensor) -> np.ndarray | None:
-    """The value of ``tensor`` if it is a constant, else None.
-
-    Understands initializers, ``Constant`` nodes, and the ``ConstantOfShape -> Cast`` chain the
-    exporter uses for bias zero points; anything else counts as not constant.
-    """
-    if isinstance(tensor, gs.Constant):
-        return np.asarray(tensor.values)
-    if len(tensor.inputs) != 1:
-        return None
-    producer = tensor.inputs[0]
-    if producer.op == "Constant" and isinstance(producer.attrs.get("value"), gs.Constant):
-        return np.asarray(producer.attrs["value"].values)
-    if producer.op == "ConstantOfShape":
-        shape = constant_value(producer.inputs[0])
-        fill = producer.attrs.get("value")
-        fill_value = np.asarray(fill.values).reshape(-1)[0] if isinstance(fill, gs.Constant) else np.float32(0)
-        return None if shape is None else np.full(shape.astype(np.int64), fill_value, dtype=fill_value.dtype)
-    if producer.op == "Cast":
-        source = constant_value(producer.inputs[0])
-        target = onnx.helper.tensor_dtype_to_np_dtype(producer.attrs["to"])
-        return None if source is None else source.astype(target)
-    return None
-
-
-def _producer(tensor: gs.Tensor) -> gs.Node | None:
-    return tensor.inputs[0] if len(tensor.inputs) == 1 else None
-
-
-def _qdq_nodes(graph: gs.Graph) -> list[gs.Node]:
-    return [node for node in graph.nodes if node.op in QDQ_OPS]
-
-
-def _zero_point_dtype(quantize: gs.Node) -> np.dtype:
-    """The output type of a QuantizeLinear: its zero point's type (uint8 when it has none)."""
-    if len(quantize.inputs) < 3 or quantize.inputs[2].is_empty():
-        return np.dtype(np.uint8)
-    value = constant_value(quantize.inputs[2])
-    if value is None:
-        raise TutorialError(f"{quantize.name}: the zero point is not a constant, so its type is unknown.")
-    return value.dtype
+FUSED_PRECISION = "int8-qdq-tensorrt-fused-residuals"
+FUSED_PRODUCED_BY = "05_qdq_placement_vs_modelopt"
+PLACEMENTS = ("none", "both", "shortcut", "branch")  # which inputs of each residual Add keep their Q/DQ (notebook 06)
 
 
 def fixed_metadata(source_metadata: dict[str, str]) -> dict[str, str]:
@@ -95,8 +39,8 @@ def fixed_metadata(source_metadata: dict[str, str]) -> dict[str, str]:
 def save_graph(graph: gs.Graph, path: Path, metadata: dict[str, str], source_path: Path | None = None) -> Path:
     """Write ``graph`` to ``path`` with ``metadata``, after ``onnx.checker`` with full shape inference.
 
-    Refuses to overwrite ``source_path`` (the passes never edit their input file). The file is
-    written under a temporary name first, so a failed check leaves nothing half-written.
+    Refuses to overwrite ``source_path`` (the passes never edit their input file). The file is written under a
+    temporary name first, so a failed check leaves nothing half-written.
     """
     path = Path(path)
     if source_path is not None and path.resolve() == Path(source_path).resolve():
@@ -112,37 +56,43 @@ def save_graph(graph: gs.Graph, path: Path, metadata: dict[str, str], source_pat
     return path
 
 
-# ---------------------------------------------------------------------------------------------
-# The passes (notebook 03 runs them in this order)
-# ---------------------------------------------------------------------------------------------
+# --- the passes (notebook 03 runs them in this order) ---
 
-def remove_cast_between_q_and_dq(graph: gs.Graph) -> list[str]:
+def _zero_point_dtype(quantize: gs.Node) -> np.dtype:
+    """The output type of a QuantizeLinear: its zero point's type (uint8 when it has none)."""
+    if input_of(quantize, 2) is None:
+        return np.dtype(np.uint8)
+    value = constant_value(quantize.inputs[2])
+    if value is None:
+        raise TutorialError(f"{quantize.name}: the zero point is not a constant, so its type is unknown.")
+    return value.dtype
+
+
+def remove_casts(graph: gs.Graph) -> list[str]:
     """Remove each ``Cast`` that sits between a QuantizeLinear and the DequantizeLinear(s) it feeds.
 
-    The exporter's Cast converts uint8 to uint8, so removing it changes no value; a Cast that
-    would change the type is refused instead of removed.
+    The exporter's Cast converts uint8 to uint8, so removing it changes no value; a Cast that would change the
+    type is refused instead of removed.
     """
     changes = []
     for cast in [node for node in graph.nodes if node.op == "Cast"]:
-        quantize = _producer(cast.inputs[0])
-        consumers = list(cast.outputs[0].outputs)
-        if quantize is None or quantize.op != "QuantizeLinear" or not consumers:
+        quantize = producer(cast.inputs[0], "QuantizeLinear")
+        readers = list(cast.outputs[0].outputs)
+        if quantize is None or not readers or cast.outputs[0] in graph.outputs:
             continue
-        if any(consumer.op != "DequantizeLinear" for consumer in consumers) or cast.outputs[0] in graph.outputs:
+        if any(reader.op != "DequantizeLinear" for reader in readers):
             continue
         from_dtype = _zero_point_dtype(quantize)
         to_dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(cast.attrs["to"]))
         if from_dtype != to_dtype:
-            raise TutorialError(
-                f"{cast.name} casts {quantize.name}'s {from_dtype} output to {to_dtype}; removing it would "
-                "change the values. Fix the quantization recipe (notebook 02) instead of this graph."
-            )
-        for consumer in consumers:
-            consumer.inputs[0] = quantize.outputs[0]
+            raise TutorialError(f"{cast.name} casts {quantize.name}'s {from_dtype} output to {to_dtype}; removing it would "
+                                "change the values. Fix the quantization recipe (notebook 02) instead of this graph.")
+        for reader in readers:
+            reader.inputs[0] = quantize.outputs[0]
         graph.nodes.remove(cast)
         cast.inputs.clear()
         cast.outputs.clear()
-        names = ", ".join(consumer.name for consumer in consumers)
+        names = ", ".join(reader.name for reader in readers)
         changes.append(f"{cast.name}: removed Cast(to {to_dtype}) between {quantize.name} and {names}")
     return changes
 
@@ -160,41 +110,31 @@ def _dequantize(values: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, a
 def replace_bias_dequantize_with_float(graph: gs.Graph) -> list[str]:
     """Give each Conv and Gemm whose bias is ``DequantizeLinear(int32 ...)`` a float32 bias constant.
 
-    TensorRT rejects int32 DequantizeLinear. The new bias holds exactly what that node computes,
-    so the function is unchanged; the old DequantizeLinear and its ConstantOfShape/Cast zero point
-    are left unused for ``cleanup_and_sort``.
+    TensorRT rejects int32 DequantizeLinear. The new bias holds exactly what that node computes, so the function
+    is unchanged; the old DequantizeLinear and its ConstantOfShape/Cast zero point are left for ``cleanup_and_sort``.
     """
     changes = []
     for node in [node for node in graph.nodes if node.op in ("Conv", "Gemm")]:
-        if len(node.inputs) < 3 or node.inputs[2].is_empty():
-            continue
-        dequantize = _producer(node.inputs[2])
-        if dequantize is None or dequantize.op != "DequantizeLinear":
-            continue
-        values = constant_value(dequantize.inputs[0])
+        dequantize = producer(input_of(node, 2), "DequantizeLinear")
+        values = constant_value(dequantize.inputs[0]) if dequantize is not None else None
         if values is None or values.dtype != np.int32:
             continue
         scale = constant_value(dequantize.inputs[1])
-        has_zero_point = len(dequantize.inputs) > 2 and not dequantize.inputs[2].is_empty()
-        zero_point = constant_value(dequantize.inputs[2]) if has_zero_point else np.zeros_like(values[:1])
+        zero_point = constant_value(dequantize.inputs[2]) if input_of(dequantize, 2) is not None else np.zeros_like(values[:1])
         if scale is None or zero_point is None:
             raise TutorialError(f"{dequantize.name}: the bias scale or zero point is not constant, so it cannot be folded.")
         axis = dequantize.attrs.get("axis", 1)
-        axis = axis + values.ndim if axis < 0 else axis
-        if values.ndim == 1:
-            axis = 0
+        axis = 0 if values.ndim == 1 else axis + values.ndim if axis < 0 else axis
         bias = gs.Constant(f"{node.name}/bias_float", _dequantize(values, scale, zero_point, axis))
         node.inputs[2] = bias
-        changes.append(
-            f"{node.name}: bias {dequantize.name}(int32 {list(values.shape)}, zero point "
-            f"{np.unique(zero_point).tolist()}) -> float32 constant {bias.name}"
-        )
+        changes.append(f"{node.name}: bias {dequantize.name}(int32 {list(values.shape)}, zero point "
+                       f"{np.unique(zero_point).tolist()}) -> float32 constant {bias.name}")
     return changes
 
 
 def _uint8_zero_point(node: gs.Node) -> np.ndarray | None:
     """The node's zero point if it is a uint8 constant, else None."""
-    if len(node.inputs) < 3 or node.inputs[2].is_empty():
+    if input_of(node, 2) is None:
         return None
     value = constant_value(node.inputs[2])
     if value is None:
@@ -202,17 +142,17 @@ def _uint8_zero_point(node: gs.Node) -> np.ndarray | None:
     return value if value.dtype == np.uint8 else None
 
 
-def map_uint8_qdq_to_int8(graph: gs.Graph) -> list[str]:
+def zero_points_to_int8(graph: gs.Graph) -> list[str]:
     """Turn every uint8 / zero point 128 QuantizeLinear and DequantizeLinear into int8 / zero point 0.
 
-    q_uint8 = q_int8 + 128 and (q_uint8 - 128) * scale == (q_int8 - 0) * scale, so no value changes.
-    Refuses, before editing anything, a uint8 zero point other than 128 (it has no int8 twin), a
-    QuantizeLinear without a zero point (uint8 with zero point 0), and a QuantizeLinear that still
-    feeds something other than a DequantizeLinear (run ``remove_cast_between_q_and_dq`` first).
+    q_uint8 = q_int8 + 128 and (q_uint8 - 128) * scale == (q_int8 - 0) * scale, so no value changes. Refuses,
+    before editing anything, a uint8 zero point other than 128 (it has no int8 twin), a QuantizeLinear without a
+    zero point (uint8 with zero point 0), and a QuantizeLinear that still feeds something other than a
+    DequantizeLinear (run ``remove_casts`` first).
     """
     planned = []
-    for node in _qdq_nodes(graph):
-        if node.op == "QuantizeLinear" and (len(node.inputs) < 3 or node.inputs[2].is_empty()):
+    for node in qdq_nodes(graph):
+        if node.op == "QuantizeLinear" and input_of(node, 2) is None:
             raise TutorialError(f"{node.name} has no zero point: it quantizes to uint8 with zero point 0, which int8 cannot represent.")
         zero_point = _uint8_zero_point(node)
         if zero_point is None:
@@ -221,29 +161,23 @@ def map_uint8_qdq_to_int8(graph: gs.Graph) -> list[str]:
             raise TutorialError(
                 f"{node.name} has uint8 zero point {np.unique(zero_point).tolist()}; only 128 maps exactly to int8 "
                 "with zero point 0. Quantize activations with qscheme=torch.per_tensor_symmetric and the default "
-                "quint8 range (helpers.quantization.tensorrt_qconfig, notebook 02)."
-            )
+                "quint8 range (helpers.quantization.tensorrt_qconfig, notebook 02).")
         if node.op == "QuantizeLinear":
-            others = [consumer.name for consumer in node.outputs[0].outputs if consumer.op != "DequantizeLinear"]
+            others = [reader.name for reader in node.outputs[0].outputs if reader.op != "DequantizeLinear"]
             if others or node.outputs[0] in graph.outputs:
-                raise TutorialError(
-                    f"{node.name} feeds {others or 'a graph output'}, not only DequantizeLinear nodes; "
-                    "run remove_cast_between_q_and_dq first."
-                )
+                raise TutorialError(f"{node.name} feeds {others or 'a graph output'}, not only DequantizeLinear nodes; "
+                                    "run remove_casts first.")
         planned.append((node, zero_point))
-
     changes = []
     for node, zero_point in planned:
         node.inputs[2] = gs.Constant(f"{node.name}/zero_point_int8", np.zeros(zero_point.shape, dtype=np.int8))
         note = ""
         if node.op == "QuantizeLinear" and node.outputs[0].dtype is not None:
             node.outputs[0].dtype = np.int8
-        if node.op == "DequantizeLinear":
-            values = constant_value(node.inputs[0])
-            if values is not None and values.dtype == np.uint8:
-                shifted = (values.astype(np.int16) - 128).astype(np.int8)
-                node.inputs[0] = gs.Constant(f"{node.name}/x_int8", shifted)
-                note = ", constant input shifted by -128"
+        values = constant_value(node.inputs[0]) if node.op == "DequantizeLinear" else None
+        if values is not None and values.dtype == np.uint8:
+            node.inputs[0] = gs.Constant(f"{node.name}/x_int8", (values.astype(np.int16) - 128).astype(np.int8))
+            note = ", constant input shifted by -128"
         changes.append(f"{node.name}: zero point uint8 128 -> int8 0{note}")
     return changes
 
@@ -251,17 +185,15 @@ def map_uint8_qdq_to_int8(graph: gs.Graph) -> list[str]:
 def fold_constants(graph: gs.Graph) -> list[str]:
     """Compute every remaining constant subgraph once (Constant nodes, ConstantOfShape, Cast...).
 
-    onnx-graphsurgeon evaluates them with ONNX Runtime and never folds QuantizeLinear or
-    DequantizeLinear, so the int8 weights keep their DequantizeLinear. Nodes whose outputs became
-    constants are left unused for ``cleanup_and_sort``.
+    onnx-graphsurgeon evaluates them with ONNX Runtime and never folds QuantizeLinear or DequantizeLinear, so the
+    int8 weights keep their DequantizeLinear. Nodes whose outputs became constants are left for ``cleanup_and_sort``.
     """
-    variables = {name: _producer(tensor) for name, tensor in graph.tensors().items() if isinstance(tensor, gs.Variable)}
+    writers = {name: producer(tensor) for name, tensor in graph.tensors().items() if isinstance(tensor, gs.Variable)}
     graph.fold_constants(error_ok=False)
     folded = collections.Counter()
     for name, tensor in graph.tensors().items():
-        if name in variables and isinstance(tensor, gs.Constant):
-            producer = variables[name]
-            folded[producer.op if producer is not None else "(no producer)"] += 1
+        if name in writers and isinstance(tensor, gs.Constant):
+            folded[writers[name].op if writers[name] is not None else "(no producer)"] += 1
     return [f"{count} output(s) of {op} nodes became constants" for op, count in sorted(folded.items())]
 
 
@@ -270,8 +202,7 @@ def cleanup_and_sort(graph: gs.Graph) -> list[str]:
     before = collections.Counter(node.op for node in graph.nodes)
     order_before = [id(node) for node in graph.nodes]
     graph.cleanup(remove_unused_graph_inputs=False).toposort()
-    after = collections.Counter(node.op for node in graph.nodes)
-    removed = before - after
+    removed = before - collections.Counter(node.op for node in graph.nodes)
     changes = [f"removed {count} unused {op} node(s)" for op, count in sorted(removed.items())]
     kept = [id(node) for node in graph.nodes]
     if [node_id for node_id in order_before if node_id in set(kept)] != kept:
@@ -279,129 +210,71 @@ def cleanup_and_sort(graph: gs.Graph) -> list[str]:
     return changes
 
 
-SURGERY_PASSES = (
-    remove_cast_between_q_and_dq,
-    replace_bias_dequantize_with_float,
-    map_uint8_qdq_to_int8,
-    fold_constants,
-    cleanup_and_sort,
-)
+SURGERY_PASSES = (remove_casts, replace_bias_dequantize_with_float, zero_points_to_int8, fold_constants, cleanup_and_sort)
 
 
-def fix_for_tensorrt(raw_path: Path, fixed_path: Path) -> dict[str, list[str]]:
-    """Run every pass in order on ``raw_path`` and write the result to ``fixed_path``.
+# --- what changed: as a computation, in node counts, pass by pass (notebooks 03 and 05) ---
 
-    Returns the changes of each pass by pass name. Notebook 03 runs the same passes one at a time.
+def graph_differences(path_or_model_a, path_or_model_b, shown: int = 5) -> list[str]:
+    """How two graphs differ as computations, in words; empty when they compute the same thing the same way.
+
+    Nodes are compared in order (sort both first, e.g. with ``toposort``): op type, attributes, and each input,
+    a variable tensor (by name, the passes keep those) or a constant (by dtype, shape and values, since two passes
+    may name the same new constant differently). Notebook 03 holds the passes you write against the references.
     """
-    graph = load_graph(raw_path)
-    changes = {surgery_pass.__name__: surgery_pass(graph) for surgery_pass in SURGERY_PASSES}
-    save_graph(graph, fixed_path, fixed_metadata(read_metadata(raw_path)), source_path=raw_path)
-    return changes
+    graph_a, graph_b = load_graph(path_or_model_a), load_graph(path_or_model_b)
 
+    def described(tensor: gs.Tensor) -> tuple:
+        value = constant_value(tensor)
+        return ("tensor", tensor.name) if value is None else ("constant", str(value.dtype), value.shape, value.tobytes())
 
-# ---------------------------------------------------------------------------------------------
-# Showing what changed, and proving the function did not
-# ---------------------------------------------------------------------------------------------
+    def rows(graph: gs.Graph) -> list[tuple]:
+        return [(node.op, tuple(sorted((name, described(value) if isinstance(value, gs.Constant) else repr(value))
+                                       for name, value in node.attrs.items())),
+                 tuple(described(tensor) for tensor in node.inputs), tuple(tensor.name for tensor in node.outputs))
+                for node in graph.nodes]
+
+    rows_a, rows_b = rows(graph_a), rows(graph_b)
+    found = []
+    if len(rows_a) != len(rows_b):
+        found.append(f"{len(rows_a)} nodes against {len(rows_b)}: {count_ops(graph_a)} vs {count_ops(graph_b)}")
+    for index, (row_a, row_b) in enumerate(zip(rows_a, rows_b)):
+        if row_a != row_b:
+            what = [label for part, label in enumerate(("op type", "attributes", "inputs", "outputs")) if row_a[part] != row_b[part]]
+            found.append(f"node {index} ({row_a[0]} {graph_a.nodes[index].name} / {row_b[0]} {graph_b.nodes[index].name}): "
+                         f"different {', '.join(what)}")
+    return found[:shown] + [f"... and {len(found) - shown} more"] if len(found) > shown else found
+
 
 def op_count_diff(before, after) -> list[tuple[str, int, int]]:
     """(op type, count before, count after) for every op type in either graph, sorted by name."""
     counts_before, counts_after = count_ops(before), count_ops(after)
-    ops = sorted(set(counts_before) | set(counts_after))
-    return [(op, counts_before.get(op, 0), counts_after.get(op, 0)) for op in ops]
+    return [(op, counts_before.get(op, 0), counts_after.get(op, 0)) for op in sorted(set(counts_before) | set(counts_after))]
 
 
 def format_graph_diff(before, after, changes: dict[str, list[str]], changes_shown: int = 3) -> str:
-    """A readable diff: node counts by type before/after, then each pass's changes (first few of each)."""
-    lines = [f"{'op type':<20}{'before':>8}{'after':>8}{'change':>8}"]
+    """A readable diff: node counts by type before/after, then each pass's changes (the first few of each)."""
     rows = op_count_diff(before, after)
+    lines = [f"{'op type':<20}{'before':>8}{'after':>8}{'change':>8}"]
     for op, count_before, count_after in rows:
-        delta = count_after - count_before
-        lines.append(f"{op:<20}{count_before:>8}{count_after:>8}{delta:>+8}" if delta else f"{op:<20}{count_before:>8}{count_after:>8}{'':>8}")
-    lines.append(f"{'total':<20}{sum(r[1] for r in rows):>8}{sum(r[2] for r in rows):>8}")
+        change = f"{count_after - count_before:>+8}" if count_after != count_before else ""
+        lines.append(f"{op:<20}{count_before:>8}{count_after:>8}{change}")
+    lines.append(f"{'total':<20}{sum(row[1] for row in rows):>8}{sum(row[2] for row in rows):>8}")
     for pass_name, pass_changes in changes.items():
-        lines.append("")
-        lines.append(f"{pass_name}: {len(pass_changes)} change(s)")
-        lines.extend(f"  {line}" for line in pass_changes[:changes_shown])
+        lines += ["", f"{pass_name}: {len(pass_changes)} change(s)", *(f"  {line}" for line in pass_changes[:changes_shown])]
         if len(pass_changes) > changes_shown:
             lines.append(f"  ... and {len(pass_changes) - changes_shown} more")
     return "\n".join(lines)
 
 
-# ---------------------------------------------------------------------------------------------
-# Beyond the article: the Q/DQ placement TensorRT fuses around residual Adds (notebook 05)
-# ---------------------------------------------------------------------------------------------
-
-FUSED_PRECISION = "int8-qdq-tensorrt-fused-residuals"
-FUSED_PRODUCED_BY = "05_qdq_placement_vs_modelopt"
-
-
-def _conv_behind(tensor: gs.Tensor) -> tuple[gs.Node | None, gs.Node | None, gs.Node | None]:
-    """(conv, quantize, dequantize) when ``tensor`` is ``Conv -> Q -> DQ`` or a Conv's own output, else Nones.
-
-    quantize and dequantize are None when the Conv feeds ``tensor`` directly.
-    """
-    dequantize = _producer(tensor)
-    if dequantize is not None and dequantize.op == "Conv":
-        return dequantize, None, None
-    if dequantize is None or dequantize.op != "DequantizeLinear":
-        return None, None, None
-    quantize = _producer(dequantize.inputs[0])
-    conv = _producer(quantize.inputs[0]) if quantize is not None and quantize.op == "QuantizeLinear" else None
-    return (conv, quantize, dequantize) if conv is not None and conv.op == "Conv" else (None, None, None)
-
-
-def _source_before_qdq(tensor: gs.Tensor) -> gs.Tensor:
-    """The float tensor a ``Q -> DQ`` pair was applied to (``tensor`` itself when there is none)."""
-    dequantize = _producer(tensor)
-    if dequantize is not None and dequantize.op == "DequantizeLinear":
-        quantize = _producer(dequantize.inputs[0])
-        if quantize is not None and quantize.op == "QuantizeLinear":
-            return quantize.inputs[0]
-    return tensor
-
-
-def _upstream_tensors(tensor: gs.Tensor) -> set[str]:
-    """Names of every tensor ``tensor`` is computed from (itself included)."""
-    seen, stack = set(), [tensor]
-    while stack:
-        current = stack.pop()
-        if current.name in seen:
-            continue
-        seen.add(current.name)
-        for producer in current.inputs:
-            stack.extend(producer.inputs)
-    return seen
-
-
-def residual_branch_input(add: gs.Node) -> int | None:
-    """Which input (0 or 1) of a residual Add is the main branch's last Conv, or None if it is not a residual Add.
-
-    The branch is an input a Conv produces (directly or through Q/DQ). In a block with a
-    downsample Conv on the shortcut both inputs come from Convs; the main branch is then the one
-    that is computed from the tensor the shortcut Conv reads (conv2 reads conv1's output, which
-    read the block's input) - the longer path, which is also ModelOpt's choice.
-    """
-    if add.op != "Add" or len(add.inputs) != 2 or any(isinstance(tensor, gs.Constant) for tensor in add.inputs):
-        return None
-    convs = [_conv_behind(tensor)[0] for tensor in add.inputs]
-    if convs[0] is None and convs[1] is None:
-        return None
-    if convs[0] is None or convs[1] is None:
-        return 0 if convs[0] is not None else 1
-    for branch, shortcut in ((0, 1), (1, 0)):
-        shortcut_source = _source_before_qdq(convs[shortcut].inputs[0])
-        if shortcut_source.name in _upstream_tensors(convs[branch].inputs[0]):
-            return branch
-    return None  # two unrelated Convs: no residual structure to rely on
-
+# --- beyond the article: the Q/DQ placement around residual Adds (notebooks 05 and 06) ---
 
 def remove_qdq_between_conv_and_residual_add(graph: gs.Graph) -> list[str]:
     """In each residual block, remove the Q/DQ pair between the main branch's last Conv and the Add.
 
-    The Q/DQ on the shortcut input stays, so TensorRT can run Conv + Add (+ Relu) as one INT8
-    kernel: it needs the Conv's output to go straight into the Add and the other input to be
-    dequantized. A pair is removed only when the Conv feeds only that Q, the Q only that DQ,
-    and the DQ only that Add (anything else also reads the quantized tensor, so it must stay),
+    The Q/DQ on the shortcut input stays, so TensorRT can run Conv + Add (+ Relu) as one INT8 kernel: it needs the
+    Conv's output to go straight into the Add and the other input dequantized. A pair is removed only when the Conv
+    feeds only that Q, the Q only that DQ and the DQ only that Add (any other reader needs the quantized tensor),
     and only when the shortcut input is dequantized too.
     """
     changes = []
@@ -409,16 +282,15 @@ def remove_qdq_between_conv_and_residual_add(graph: gs.Graph) -> list[str]:
         branch = residual_branch_input(add)
         if branch is None:
             continue
-        conv, quantize, dequantize = _conv_behind(add.inputs[branch])
-        shortcut = _producer(add.inputs[1 - branch])
-        if quantize is None or shortcut is None or shortcut.op != "DequantizeLinear":
+        quantize = producer(add.inputs[branch], "DequantizeLinear", "QuantizeLinear")  # None: the Conv feeds the Add
+        shortcut = producer(add.inputs[1 - branch], "DequantizeLinear")
+        if quantize is None or shortcut is None:
             continue
-        conv_output = quantize.inputs[0]
+        dequantize, conv_output = producer(add.inputs[branch]), quantize.inputs[0]
         only_this_add = (
             conv_output.outputs == [quantize] and quantize.outputs[0].outputs == [dequantize]
             and dequantize.outputs[0].outputs == [add]
-            and not any(tensor in graph.outputs for tensor in (conv_output, quantize.outputs[0], dequantize.outputs[0]))
-        )
+            and not any(tensor in graph.outputs for tensor in (conv_output, quantize.outputs[0], dequantize.outputs[0])))
         if not only_this_add:
             continue
         add.inputs[branch] = conv_output
@@ -426,8 +298,8 @@ def remove_qdq_between_conv_and_residual_add(graph: gs.Graph) -> list[str]:
             graph.nodes.remove(node)
             node.inputs.clear()
             node.outputs.clear()
-        changes.append(f"{add.name}: removed {quantize.name} -> {dequantize.name} between {conv.name} and the Add "
-                       f"(shortcut keeps {shortcut.name})")
+        changes.append(f"{add.name}: removed {quantize.name} -> {dequantize.name} between {producer(conv_output).name} "
+                       f"and the Add (shortcut keeps {shortcut.name})")
     return changes
 
 
@@ -445,4 +317,24 @@ def fuse_residual_adds(fixed_path: Path, fused_path: Path) -> list[str]:
     changes = remove_qdq_between_conv_and_residual_add(graph)
     cleanup_and_sort(graph)
     save_graph(graph, fused_path, fused_residuals_metadata(read_metadata(fixed_path)), source_path=fixed_path)
+    return changes
+
+
+def keep_residual_qdq(graph: gs.Graph, keep: str) -> list[str]:
+    """Reference (notebook 06): on every residual Add, keep the Q/DQ pair on the inputs ``keep`` names (one of
+    PLACEMENTS) and feed the other inputs the float tensor their pair was applied to. Returns one line per input
+    changed. Other readers of a removed pair's QuantizeLinear keep it; ``cleanup_and_sort`` drops what nothing reads."""
+    if keep not in PLACEMENTS:
+        raise TutorialError(f"keep must be one of {PLACEMENTS}, not {keep!r}")
+    kept_roles = {"none": (), "both": ("branch", "shortcut"), "shortcut": ("shortcut",), "branch": ("branch",)}[keep]
+    changes = []
+    for add in [node for node in graph.nodes if node.op == "Add"]:
+        branch = residual_branch_input(add)
+        if branch is None:
+            continue
+        for index, role in ((branch, "branch"), (1 - branch, "shortcut")):
+            source = source_before_qdq(add.inputs[index])
+            if role not in kept_roles and source is not add.inputs[index]:
+                changes.append(f"{add.name}: {role} input {add.inputs[index].name} -> {source.name} (Q/DQ removed)")
+                add.inputs[index] = source
     return changes

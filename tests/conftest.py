@@ -54,7 +54,7 @@ def resnet18_int8_raw_onnx(tmp_path_factory):
 @pytest.fixture(scope="session")
 def resnet18_int8_fixed_onnx(resnet18_int8_raw_onnx):
     """The raw export after every pass of helpers.surgery (notebook 03)."""
-    from helpers.surgery import fix_for_tensorrt
+    from qdq_graphs import fix_for_tensorrt
 
     fixed_path = resnet18_int8_raw_onnx.with_name("resnet18_int8_trt.onnx")
     fix_for_tensorrt(resnet18_int8_raw_onnx, fixed_path)

@@ -1,4 +1,5 @@
-"""Small hand-built Q/DQ graphs for the tests of helpers.surgery and helpers.qdq_rules.
+"""Small hand-built Q/DQ graphs for the tests of helpers.surgery, helpers.qdq_rules and helpers.onnx_inspect, and
+``fix_for_tensorrt``, notebook 03's passes in one call for the tests that need its graph.
 
 ``qdq_conv_model()`` with no arguments is a graph TensorRT accepts:
 
@@ -11,9 +12,15 @@ zero point comes from ConstantOfShape + Cast).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
+import onnx_graphsurgeon as gs
 from onnx import TensorProto, helper, numpy_helper
+
+from helpers import onnx_inspect, surgery
+from helpers.onnx_export import read_metadata
 
 CHANNELS = 2
 
@@ -115,3 +122,87 @@ def exporter_like_model() -> onnx.ModelProto:
 
 def example_input() -> np.ndarray:
     return np.random.default_rng(1).standard_normal((1, CHANNELS, 4, 4)).astype(np.float32)
+
+
+def fix_for_tensorrt(raw_path: Path, fixed_path: Path) -> dict[str, list[str]]:
+    """Every pass of notebook 03 in order on ``raw_path``, written to ``fixed_path``; the changes by pass name."""
+    graph = onnx_inspect.load_graph(raw_path)
+    changes = {surgery_pass.__name__: surgery_pass(graph) for surgery_pass in surgery.SURGERY_PASSES}
+    surgery.save_graph(graph, fixed_path, surgery.fixed_metadata(read_metadata(raw_path)), source_path=raw_path)
+    return changes
+
+
+# --- small residual blocks for the residual-branch search and the residual passes ---
+
+def small_tensor(name: str) -> gs.Variable:
+    return gs.Variable(name, dtype=np.float32, shape=[1, 2, 4, 4])
+
+
+def conv(name: str, source: gs.Tensor) -> gs.Node:
+    weight = gs.Constant(f"{name}_w", np.ones((2, 2, 1, 1), dtype=np.float32))
+    return gs.Node("Conv", name, inputs=[source, weight], outputs=[small_tensor(f"{name}_out")])
+
+
+def qdq(name: str, source: gs.Tensor) -> list[gs.Node]:
+    scale, zero_point = gs.Constant(f"{name}_scale", np.array(0.1, dtype=np.float32)), gs.Constant(f"{name}_zp", np.array(0, dtype=np.int8))
+    quantized = gs.Variable(f"{name}_q", dtype=np.int8, shape=[1, 2, 4, 4])
+    return [gs.Node("QuantizeLinear", f"{name}/Q", inputs=[source, scale, zero_point], outputs=[quantized]),
+            gs.Node("DequantizeLinear", f"{name}/DQ", inputs=[quantized, scale, zero_point], outputs=[small_tensor(f"{name}_dq")])]
+
+
+def residual_graph(kind: str, swapped: bool = False, op: str = "Add") -> tuple[gs.Graph, gs.Node]:
+    """Small residual blocks on a graph input x: "qdq" (x -> Q/DQ -> Conv -> Q/DQ, shortcut the Q/DQ of x),
+    "downsample" (Conv -> Relu -> Conv, shortcut a Conv reading x itself), "constant" (Conv + a constant),
+    "dequantized-constant" (Conv + DQ of an int8 constant), "unrelated" (two Convs of two inputs)."""
+    x, y = small_tensor("x"), small_tensor("y")
+    nodes: list[gs.Node] = []
+    if kind == "qdq":
+        nodes += qdq("x", x)
+        nodes.append(conv("conv", nodes[-1].outputs[0]))
+        nodes += qdq("branch", nodes[-1].outputs[0])
+        branch, shortcut = nodes[-1].outputs[0], nodes[1].outputs[0]
+    elif kind == "downsample":
+        nodes.append(conv("conv1", x))
+        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
+        nodes.append(conv("conv2", nodes[-1].outputs[0]))
+        nodes.append(conv("downsample", x))
+        branch, shortcut = nodes[2].outputs[0], nodes[3].outputs[0]
+    elif kind == "downsample-qdq":  # each Conv of the block reads its own Q/DQ of x
+        nodes += qdq("main", x)
+        nodes.append(conv("conv1", nodes[-1].outputs[0]))
+        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
+        nodes.append(conv("conv2", nodes[-1].outputs[0]))
+        nodes += qdq("shortcut", x)
+        nodes.append(conv("downsample", nodes[-1].outputs[0]))
+        branch, shortcut = nodes[4].outputs[0], nodes[-1].outputs[0]
+    elif kind == "dequantized-input":  # the block input arrives quantized: an int8 graph input, dequantized
+        x_int8 = gs.Variable("x_int8", dtype=np.int8, shape=[1, 2, 4, 4])
+        nodes.append(gs.Node("DequantizeLinear", "x/DQ", inputs=[x_int8, gs.Constant("x_scale", np.array(0.1, dtype=np.float32))],
+                             outputs=[small_tensor("x_dq")]))
+        nodes.append(conv("conv1", nodes[0].outputs[0]))
+        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
+        nodes.append(conv("conv2", nodes[-1].outputs[0]))
+        nodes.append(conv("downsample", nodes[0].outputs[0]))
+        branch, shortcut = nodes[3].outputs[0], nodes[4].outputs[0]
+        x = x_int8
+    elif kind == "relu-shortcut":  # a quantized Relu of another input on the shortcut
+        nodes.append(conv("conv", x))
+        nodes += qdq("branch", nodes[-1].outputs[0])
+        nodes.append(gs.Node("Relu", "relu_y", inputs=[y], outputs=[small_tensor("relu_y_out")]))
+        nodes += qdq("shortcut", nodes[-1].outputs[0])
+        branch, shortcut = nodes[2].outputs[0], nodes[-1].outputs[0]
+    elif kind == "constant":
+        nodes.append(conv("conv", x))
+        branch, shortcut = nodes[-1].outputs[0], gs.Constant("offset", np.ones((1, 2, 1, 1), dtype=np.float32))
+    elif kind == "dequantized-constant":
+        nodes.append(conv("conv", x))
+        nodes.append(gs.Node("DequantizeLinear", "offset/DQ", inputs=[gs.Constant("offset_int8", np.ones((1, 2, 1, 1), dtype=np.int8)),
+                                                                    gs.Constant("offset_scale", np.array(0.5, dtype=np.float32))],
+                             outputs=[small_tensor("offset_dq")]))
+        branch, shortcut = nodes[0].outputs[0], nodes[1].outputs[0]
+    else:  # "unrelated"
+        nodes += [conv("conv_x", x), conv("conv_y", y)]
+        branch, shortcut = nodes[0].outputs[0], nodes[1].outputs[0]
+    add = gs.Node(op, "add", inputs=[shortcut, branch] if swapped else [branch, shortcut], outputs=[small_tensor("sum")])
+    nodes.append(add)
+    return gs.Graph(nodes=nodes, inputs=[x, y], outputs=[add.outputs[0]], opset=17), add

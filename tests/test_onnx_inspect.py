@@ -1,7 +1,9 @@
-"""helpers.onnx_inspect on a real export of a tiny eager-mode INT8 model, and on hand-made graphs."""
+"""helpers.onnx_inspect, the one graph reader: on a real export of a tiny eager-mode INT8 model, on hand-made graphs
+and on the real ResNet18 graphs, each answer checked against a reading made here with onnx alone."""
 
 import numpy as np
 import onnx
+import onnx_graphsurgeon as gs
 import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
@@ -17,9 +19,24 @@ from helpers.onnx_inspect import (
     find_adds_of_dequantized_inputs,
     find_int32_bias_dequantize,
     find_q_cast_dq_chains,
+    input_of,
+    load_graph,
+    producer,
+    qdq_placement_by_op,
     quantization_parameters,
+    residual_add_inputs,
+    residual_branch_input,
 )
 from helpers.quantization import calibrate, convert_to_int8, prepare_for_calibration, tensorrt_qconfig, use_qnnpack
+from qdq_graphs import exporter_like_model, qdq, qdq_conv_model, residual_graph
+
+
+def stored_constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """Initializers and Constant-node outputs, read with onnx alone."""
+    values = {initializer.name: numpy_helper.to_array(initializer) for initializer in model.graph.initializer}
+    values.update({node.output[0]: numpy_helper.to_array(node.attribute[0].t) for node in model.graph.node
+                   if node.op_type == "Constant" and node.attribute[0].name == "value"})
+    return values
 
 
 class TinyResidualNet(nn.Module):
@@ -69,27 +86,28 @@ def test_every_quantize_goes_through_a_uint8_cast_into_a_dequantize(tiny_int8_on
     chains = find_q_cast_dq_chains(tiny_int8_onnx)
     quantize_nodes = [node for node in tiny_int8_onnx.graph.node if node.op_type == "QuantizeLinear"]
     assert len(quantize_nodes) >= 4  # input, conv1, conv2, add_relu (and more after pooling / fc)
-    assert {chain.quantize.output[0] for chain in chains} == {node.output[0] for node in quantize_nodes}
+    assert {chain.quantize.outputs[0].name for chain in chains} == {node.output[0] for node in quantize_nodes}
     # a tensor read twice (the residual's input feeds a conv and the add) gives one chain per reader
+    constants = stored_constants(tiny_int8_onnx)
     activation_dequantize = [node for node in tiny_int8_onnx.graph.node
-                             if node.op_type == "DequantizeLinear" and constant_value(tiny_int8_onnx, node.input[0]) is None]
-    assert sorted(chain.dequantize.output[0] for chain in chains) == sorted(node.output[0] for node in activation_dequantize)
+                             if node.op_type == "DequantizeLinear" and node.input[0] not in constants]
+    assert sorted(chain.dequantize.outputs[0].name for chain in chains) == sorted(node.output[0] for node in activation_dequantize)
     assert {chain.cast_to for chain in chains} == {"UINT8"}
 
 
 def test_each_conv_and_gemm_bias_is_an_int32_dequantize_with_computed_zero_point(tiny_int8_onnx):
     found = find_int32_bias_dequantize(tiny_int8_onnx)
-    assert sorted(item.reader.op_type for item in found) == ["Conv", "Conv", "Gemm"]
+    assert sorted(item.reader.op for item in found) == ["Conv", "Conv", "Gemm"]
     for item in found:
-        assert item.reader.input[2] == item.dequantize.output[0]
+        assert item.reader.inputs[2] is item.dequantize.outputs[0]
         assert item.zero_point_nodes == ("Cast", "ConstantOfShape")
-        zero_point = constant_value(tiny_int8_onnx, item.dequantize.input[2])
-        assert zero_point.dtype == np.int32 and not zero_point.any()
+        zero_point = constant_value(item.dequantize.inputs[2])
+        assert zero_point.dtype == np.int32 and zero_point.shape == constant_value(item.dequantize.inputs[0]).shape and not zero_point.any()
 
 
 def test_residual_add_reads_two_dequantized_tensors(tiny_int8_onnx):
     (add,) = find_adds_of_dequantized_inputs(tiny_int8_onnx)
-    assert add.op_type == "Add"
+    assert add.op == "Add" and [tensor.inputs[0].op for tensor in add.inputs] == ["DequantizeLinear"] * 2
 
 
 def test_quantization_parameters_show_tensorrt_scheme_before_surgery(tiny_int8_onnx):
@@ -150,6 +168,148 @@ def test_both_add_inputs_must_be_dequantized():
 
 
 def test_constant_value_is_none_for_computed_tensors():
-    model = _hand_made_graph(with_cast=True)
-    assert constant_value(model, "dq") is None
-    assert constant_value(model, "scale") == pytest.approx(0.1)
+    tensors = load_graph(_hand_made_graph(with_cast=True)).tensors()
+    assert constant_value(tensors["dq"]) is None and constant_value(tensors["x"]) is None
+    assert constant_value(tensors["scale"]) == pytest.approx(0.1)
+    assert constant_value(None) is None
+
+
+# --- the reader: load_graph, producer, input_of, constant_value ------------------------------------
+
+def test_load_graph_types_the_tensors_only_when_asked_and_leaves_a_graph_as_it_is():
+    model = qdq_conv_model()
+    untyped, typed = load_graph(model), load_graph(model, types=True)
+    assert untyped.tensors()["in_q"].dtype is None and typed.tensors()["in_q"].dtype == np.int8  # shape inference
+    assert typed.tensors()["conv_out"].dtype == np.float32 and typed.opset == 17
+    assert load_graph(untyped) is untyped
+    retyped = load_graph(untyped, types=True)
+    assert retyped is not untyped and retyped.tensors()["in_q"].dtype == np.int8 and untyped.tensors()["in_q"].dtype is None
+
+
+def test_a_type_the_graph_leaves_undefined_is_unknown_once_typed():
+    model = qdq_conv_model()
+    model.graph.input.append(helper.make_tensor_value_info("undefined", TensorProto.UNDEFINED, None))
+    assert load_graph(model).tensors()["undefined"].dtype == TensorProto.UNDEFINED  # as onnx-graphsurgeon reads it
+    tensors = load_graph(model, types=True).tensors()
+    assert tensors["undefined"].dtype is None and tensors["x"].dtype == np.float32 and tensors["w"].dtype == np.int8
+
+
+def test_producer_follows_a_chain_of_writers_through_input_0():
+    graph, add = residual_graph("qdq")
+    branch = add.inputs[0]  # x -> Q/DQ -> Conv -> Q/DQ
+    assert producer(branch).name == producer(branch, "DequantizeLinear").name == "branch/DQ"
+    assert producer(branch, "DequantizeLinear", "QuantizeLinear").name == "branch/Q"
+    assert producer(branch, "DequantizeLinear", "QuantizeLinear", "Conv").name == "conv"
+    assert producer(branch, "DequantizeLinear", "QuantizeLinear", "Conv", "DequantizeLinear", "QuantizeLinear").name == "x/Q"
+    assert producer(branch, "DequantizeLinear", "QuantizeLinear", "Conv", "DequantizeLinear", "QuantizeLinear", "Relu") is None
+    assert producer(branch, "QuantizeLinear") is None and producer(branch, "DequantizeLinear", "Conv") is None
+    assert producer(graph.inputs[0]) is None and producer(None) is None and producer(None, "Conv") is None
+    constant = gs.Variable("constant")
+    gs.Node("Constant", "constant_node", attrs={"value": gs.Constant("one", np.ones(1, dtype=np.float32))}, outputs=[constant])
+    assert producer(constant, "Constant").name == "constant_node" and producer(constant, "Constant", "Constant") is None
+
+
+def test_input_of_is_none_for_an_absent_or_empty_input():
+    quantize = next(node for node in load_graph(qdq_conv_model(omit_zero_point=True)).nodes if node.op == "QuantizeLinear")
+    assert input_of(quantize, 0).name == "x" and input_of(quantize, 1).name == "in_scale" and input_of(quantize, 2) is None
+    quantize.inputs.append(gs.Variable.empty())  # an optional input left empty
+    assert len(quantize.inputs) == 3 and input_of(quantize, 2) is None
+
+
+def test_constant_value_reads_constantofshape_and_cast_and_nothing_computed():
+    shape = gs.Constant("shape", np.array([3], dtype=np.int64))
+    filled, zeros, computed, cast = (gs.Variable(name) for name in ("filled", "zeros", "computed", "cast"))
+    dynamic_shape = gs.Variable("dynamic_shape", dtype=np.int64, shape=[1])
+    gs.Node("ConstantOfShape", "fill_7", inputs=[shape], outputs=[filled], attrs={"value": gs.Constant("seven", np.array([7], dtype=np.int32))})
+    gs.Node("ConstantOfShape", "fill_default", inputs=[shape], outputs=[zeros])  # no value: ONNX's default is float32 0
+    gs.Node("ConstantOfShape", "fill_dynamic", inputs=[dynamic_shape], outputs=[computed])
+    gs.Node("Cast", "cast_computed", inputs=[computed], outputs=[cast], attrs={"to": TensorProto.INT32})
+    value = constant_value(filled)
+    assert value.dtype == np.int32 and value.tolist() == [7, 7, 7]
+    value = constant_value(zeros)
+    assert value.dtype == np.float32 and value.tolist() == [0.0, 0.0, 0.0]
+    assert constant_value(computed) is None and constant_value(cast) is None
+
+
+def test_constant_value_folds_the_exporters_zero_points_only_when_asked():
+    tensors = load_graph(exporter_like_model()).tensors()
+    zero_point = constant_value(tensors["b_zp"])  # Cast(ConstantOfShape(shape))
+    assert zero_point.dtype == np.int32 and zero_point.tolist() == [0, 0]
+    assert constant_value(tensors["b_zp_raw"]).tolist() == [0, 0]
+    assert constant_value(tensors["b_zp"], fold=False) is None and constant_value(tensors["b_zp_raw"], fold=False) is None
+    assert constant_value(tensors["b_zp_shape"], fold=False).tolist() == [2]  # a Constant node
+    assert constant_value(tensors["in_scale"], fold=False) == pytest.approx(0.05) and constant_value(tensors["in_q"]) is None
+
+
+def test_constant_value_reads_every_form_of_constant_node():
+    outputs = {name: gs.Variable(name) for name in ("tensor", "float", "ints")}
+    gs.Node("Constant", "as_tensor", attrs={"value": gs.Constant("v", np.array([1, 2], dtype=np.int8))}, outputs=[outputs["tensor"]])
+    gs.Node("Constant", "as_float", attrs={"value_float": 1.5}, outputs=[outputs["float"]])
+    gs.Node("Constant", "as_ints", attrs={"value_ints": [3, 4]}, outputs=[outputs["ints"]])
+    assert constant_value(outputs["tensor"]).dtype == np.int8 and constant_value(outputs["tensor"]).tolist() == [1, 2]
+    assert constant_value(outputs["float"], fold=False) == 1.5 and constant_value(outputs["ints"]).tolist() == [3, 4]
+    assert constant_value(gs.Constant("initializer", np.full(2, 7, dtype=np.uint8)), fold=False).tolist() == [7, 7]
+
+
+# --- residual Adds ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, expected", [("qdq", 0), ("downsample", 0), ("downsample-qdq", 0), ("dequantized-input", 0),
+                                            ("relu-shortcut", 0), ("dequantized-constant", 0), ("constant", None),
+                                            ("unrelated", None)])
+def test_the_residual_branch_is_found_whichever_input_it_is(kind, expected):
+    assert residual_branch_input(residual_graph(kind)[1]) == expected
+    assert residual_branch_input(residual_graph(kind, swapped=True)[1]) == (None if expected is None else 1 - expected)
+    assert residual_branch_input(residual_graph(kind, op="Mul")[1]) is None  # only an Add is a residual Add
+
+
+def test_residual_add_inputs_say_which_inputs_come_through_qdq():
+    assert residual_add_inputs(residual_graph("qdq")[0]) == {"add": "both"}
+    assert residual_add_inputs(residual_graph("downsample")[0]) == {"add": "none"}
+    assert residual_add_inputs(residual_graph("dequantized-constant", swapped=True)[0]) == {"add": "shortcut"}
+    assert residual_add_inputs(residual_graph("constant")[0]) == {}  # a constant input: no residual Add
+    assert residual_add_inputs(residual_graph("qdq", op="Mul")[0]) == {}
+    graph, add = residual_graph("relu-shortcut")
+    add.inputs[1] = add.inputs[1].inputs[0].inputs[0].inputs[0]  # the shortcut's float Relu output, before its Q/DQ
+    assert residual_add_inputs(graph) == {"add": "branch"}
+    graph, add = residual_graph("unrelated")  # two Convs of two graph inputs: no branch to tell apart
+    graph.nodes += qdq("y_conv", add.inputs[1])
+    add.inputs[1] = graph.nodes[-1].outputs[0]
+    assert residual_add_inputs(graph) == {"add": "one"}
+
+
+def test_residual_add_inputs_of_the_real_graphs(resnet18_int8_fixed_onnx, resnet18_int8_fused):
+    adds = {node.name for node in onnx.load(str(resnet18_int8_fixed_onnx)).graph.node if node.op_type == "Add"}
+    assert residual_add_inputs(resnet18_int8_fixed_onnx) == {name: "both" for name in adds} and len(adds) == 8
+    assert residual_add_inputs(resnet18_int8_fused.path) == {name: "shortcut" for name in adds}
+
+
+# --- Q/DQ placement per op type (notebook 05) ----------------------------------------------------------
+
+def test_qdq_placement_by_op_counts_activations_weights_and_outputs_into_quantize():
+    rows = qdq_placement_by_op(qdq_conv_model())
+    assert rows["Conv"] == {"nodes": 1, "dequantized_inputs": 1, "float_inputs": 0, "quantized_weights": 1, "outputs_into_quantize": 0}
+    assert rows["Relu"] == {"nodes": 1, "dequantized_inputs": 0, "float_inputs": 1, "quantized_weights": 0, "outputs_into_quantize": 1}
+    assert list(rows) == ["Constant", "Conv", "Relu"] and rows["Constant"]["outputs_into_quantize"] == 4  # scales, zero points
+    # a weight quantized the ModelOpt way (float constant -> Q -> DQ), a float bias, an empty optional input
+    graph = load_graph(qdq_conv_model())
+    conv = next(node for node in graph.nodes if node.op == "Conv")
+    weight_dq = conv.inputs[1].inputs[0]
+    weight_q = gs.Node("QuantizeLinear", "w_Q", inputs=[gs.Constant("w_float", np.ones((2, 2, 3, 3), dtype=np.float32)),
+                                                        *weight_dq.inputs[1:]], outputs=[gs.Variable("w_q", dtype=np.int8)])
+    weight_dq.inputs[0] = weight_q.outputs[0]
+    graph.nodes.append(weight_q)
+    relu = next(node for node in graph.nodes if node.op == "Relu")
+    relu.inputs.append(gs.Variable.empty())
+    rows = qdq_placement_by_op(graph)
+    assert rows["Conv"] == {"nodes": 1, "dequantized_inputs": 1, "float_inputs": 0, "quantized_weights": 1, "outputs_into_quantize": 0}
+    assert rows["Relu"]["float_inputs"] == 1
+
+
+def test_qdq_placement_by_op_on_the_real_graphs(resnet18_int8_fixed_onnx, resnet18_int8_fused):
+    fixed, fused = qdq_placement_by_op(resnet18_int8_fixed_onnx), qdq_placement_by_op(resnet18_int8_fused.path)
+    assert "QuantizeLinear" not in fixed and "DequantizeLinear" not in fixed
+    assert fixed["Conv"]["nodes"] == fixed["Conv"]["dequantized_inputs"] == fixed["Conv"]["quantized_weights"] == 20
+    assert fixed["Add"] == {"nodes": 8, "dequantized_inputs": 16, "float_inputs": 0, "quantized_weights": 0, "outputs_into_quantize": 0}
+    assert fused["Add"] == {"nodes": 8, "dequantized_inputs": 8, "float_inputs": 8, "quantized_weights": 0, "outputs_into_quantize": 0}
+    assert fixed["Conv"]["outputs_into_quantize"] - fused["Conv"]["outputs_into_quantize"] == 8  # conv2 of each block
+

@@ -97,9 +97,9 @@ def test_the_fixed_resnet18_passes(resnet18_int8_fixed_onnx):
 
 
 def test_new_rules_plug_in_and_warnings_are_not_errors(resnet18_int8_fixed_onnx):
-    def every_add_is_suspicious(facts):
-        for node in facts.nodes:
-            if node.op_type == "Add":
+    def every_add_is_suspicious(graph):
+        for node in graph.nodes:
+            if node.op == "Add":
                 yield Finding(node.name, "example-warning", "an Add", WARNING)
 
     findings = check_tensorrt_rules(resnet18_int8_fixed_onnx, rules=[every_add_is_suspicious])
@@ -341,3 +341,72 @@ def test_format_findings_shows_two_examples_per_rule_by_default():
     assert len(examples) == 2 and "4 node(s)" in text[zero_point_row]
     assert len([line for line in format_findings(check_tensorrt_rules(exporter_like_model()), examples=3).splitlines()
                 if "zero point [128]" in line]) == 3
+
+
+def test_a_dequantize_of_a_tensor_the_graph_leaves_untyped_is_an_error_not_a_pass():
+    model = qdq_conv_model()
+    model.graph.input.append(onnx.helper.make_tensor_value_info("codes", TensorProto.UNDEFINED, None))
+    model.graph.node.append(onnx.helper.make_node("DequantizeLinear", ["codes", "in_scale"], ["decoded"], name="untyped/DQ"))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("decoded", TensorProto.FLOAT, None))
+    assert finding_texts(model) == {("untyped/DQ", "type-unknown"): "the element type of input 'codes' is unknown "
+                                    "(shape inference could not type it), so the type rules cannot check this node"}
+
+
+def test_the_checker_reads_a_graph_being_edited_without_changing_it():
+    from helpers.onnx_inspect import load_graph
+
+    graph = load_graph(exporter_like_model())
+    before = [(node.name, [tensor.name for tensor in node.inputs]) for node in graph.nodes]
+    assert count_by_rule(check_tensorrt_rules(graph)) == count_by_rule(check_tensorrt_rules(exporter_like_model()))
+    assert [(node.name, [tensor.name for tensor in node.inputs]) for node in graph.nodes] == before
+    assert graph.tensors()["in_q"].dtype is None  # the types were read on a copy
+
+
+def test_residual_add_placement_reads_one_node(resnet18_int8_fixed_onnx, resnet18_int8_fused):
+    from helpers.onnx_inspect import load_graph
+    from helpers.qdq_rules import residual_add_placement
+
+    for path, expected in ((resnet18_int8_fixed_onnx, "unfused"), (resnet18_int8_fused.path, "fused")):
+        graph = load_graph(path)
+        assert [residual_add_placement(node) for node in graph.nodes if node.op == "Add"] == [expected] * 8
+        assert {residual_add_placement(node) for node in graph.nodes if node.op != "Add"} == {None}
+
+
+# --- one graph's facts for the tables of notebooks 05 and 06 ------------------------------------------
+
+def test_graph_summary_reads_what_an_independent_reading_finds(resnet18_int8_fixed_onnx, resnet18_int8_fused):
+    import hashlib
+    from collections import Counter
+
+    from helpers.qdq_rules import graph_summary
+
+    for path, fused in ((resnet18_int8_fixed_onnx, False), (resnet18_int8_fused.path, True)):
+        summary = graph_summary(path)
+        model = onnx.load(str(path))
+        counts = Counter(node.op_type for node in model.graph.node)
+        assert summary["file"] == path.name and summary["megabytes"] == round(path.stat().st_size / 1e6, 1)
+        assert summary["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and summary["opset"] == 17
+        assert summary["op_counts"] == dict(counts) and list(summary["op_counts"].values()) == sorted(counts.values(), reverse=True)
+        assert (summary["nodes"], summary["quantize_linear"], summary["dequantize_linear"]) == (
+            len(model.graph.node), counts["QuantizeLinear"], counts["DequantizeLinear"])
+        assert summary["tensorrt_rule_errors"] == {}
+        assert summary["tensorrt_rule_warnings"] == ({} if fused else {"residual-add-unfused": 8})
+        assert summary["residual_adds"] == ({"fused": 8, "unfused": 0} if fused else {"fused": 0, "unfused": 8})
+        assert summary["residual_add_inputs"] == ({"shortcut": 8} if fused else {"both": 8})
+        assert summary["placement_by_op"]["Add"]["float_inputs"] == (8 if fused else 0)
+    assert graph_summary(resnet18_int8_fused.path)["quantize_linear"] == graph_summary(resnet18_int8_fixed_onnx)["quantize_linear"] - 8
+
+
+def test_graph_summary_counts_errors_and_warnings_apart(tmp_path):
+    from helpers.qdq_rules import graph_summary
+
+    path = tmp_path / "exporter_like.onnx"
+    onnx.save(exporter_like_model(), str(path))
+    summary = graph_summary(path)
+    assert summary["tensorrt_rule_errors"] == count_by_rule(check_tensorrt_rules(exporter_like_model()))
+    assert summary["tensorrt_rule_warnings"] == {} and summary["residual_adds"] == {"fused": 0, "unfused": 0}
+    onnx.save(qdq_conv_model(omit_zero_point=True), str(path))
+    summary = graph_summary(path)
+    assert summary["tensorrt_rule_warnings"] == {"zero-point-uint8": 2} and summary["tensorrt_rule_errors"] == {"dq-input-uint8": 2}
+    assert summary["residual_add_inputs"] == {} and summary["placement_by_op"]["Conv"]["quantized_weights"] == 1
+

@@ -8,26 +8,28 @@ import pytest
 from onnx import TensorProto, numpy_helper
 
 from helpers.config import TutorialError
+from helpers.data import sha256_of
 from helpers.onnx_export import read_metadata
-from helpers.onnx_runtime import compare_on_onnxruntime
-from helpers.onnx_inspect import count_ops, find_q_cast_dq_chains, quantization_parameters
+from helpers.onnx_inspect import (count_ops, find_q_cast_dq_chains, load_graph, quantization_parameters, residual_add_inputs,
+                                  residual_branch_input)
+from helpers.onnx_runtime import compare_on_onnxruntime, onnxruntime_logits
+from helpers import qdq_rules
 from helpers.surgery import (
+    PLACEMENTS,
     PRECISION,
     PRODUCED_BY,
     SURGERY_PASSES,
     cleanup_and_sort,
-
-    file_sha256,
-    fix_for_tensorrt,
     fold_constants,
     format_graph_diff,
-    load_graph,
-    map_uint8_qdq_to_int8,
-    remove_cast_between_q_and_dq,
+    graph_differences,
+    keep_residual_qdq,
+    remove_casts,
     replace_bias_dequantize_with_float,
     save_graph,
+    zero_points_to_int8,
 )
-from qdq_graphs import example_input, exporter_like_model, qdq_conv_model
+from qdq_graphs import example_input, exporter_like_model, fix_for_tensorrt, qdq_conv_model, residual_graph
 
 
 def run(model: onnx.ModelProto) -> np.ndarray:
@@ -47,17 +49,17 @@ def export_checked(graph: gs.Graph) -> onnx.ModelProto:
 
 def test_remove_cast_rewires_each_dequantize_to_its_quantize():
     graph = gs.import_onnx(exporter_like_model())
-    changes = remove_cast_between_q_and_dq(graph)
+    changes = remove_casts(graph)
     assert len(changes) == 2 and "in/Cast" in changes[0]
     assert [node.op for node in graph.nodes].count("Cast") == 1  # the bias zero point's Cast stays
-    assert remove_cast_between_q_and_dq(graph) == []
+    assert remove_casts(graph) == []
     assert find_q_cast_dq_chains(export_checked(graph)) == []
 
 
 def test_remove_cast_refuses_a_cast_that_changes_the_type():
     graph = gs.import_onnx(qdq_conv_model(zero_point=128, zero_point_dtype=np.uint8, cast_to=TensorProto.INT8))
     with pytest.raises(TutorialError, match="uint8 output to int8"):
-        remove_cast_between_q_and_dq(graph)
+        remove_casts(graph)
 
 
 def test_bias_pass_computes_exactly_what_the_int32_dequantize_computed():
@@ -83,10 +85,10 @@ def test_bias_pass_applies_a_nonzero_zero_point():
 def test_map_uint8_gives_int8_zero_points_and_identical_outputs():
     model = exporter_like_model()
     graph = gs.import_onnx(model)
-    remove_cast_between_q_and_dq(graph)
-    changes = map_uint8_qdq_to_int8(graph)
+    remove_casts(graph)
+    changes = zero_points_to_int8(graph)
     assert len(changes) == 4 and all("uint8 128 -> int8 0" in line for line in changes)
-    assert map_uint8_qdq_to_int8(graph) == []
+    assert zero_points_to_int8(graph) == []
     fixed = export_checked(graph)
     rows = [row for row in quantization_parameters(fixed) if row["role"] == "activation"]
     assert {(row["zero_point_dtype"], tuple(row["zero_points"])) for row in rows} == {("int8", (0,))}
@@ -96,7 +98,7 @@ def test_map_uint8_gives_int8_zero_points_and_identical_outputs():
 def test_map_uint8_shifts_constant_uint8_weights():
     model = qdq_conv_model(weight_dtype=np.uint8)
     graph = gs.import_onnx(model)
-    (change,) = map_uint8_qdq_to_int8(graph)
+    (change,) = zero_points_to_int8(graph)
     assert "shifted by -128" in change
     assert np.array_equal(run(model), run(export_checked(graph)))
 
@@ -105,20 +107,20 @@ def test_map_uint8_refuses_other_zero_points_and_changes_nothing():
     graph = gs.import_onnx(qdq_conv_model(zero_point=127, zero_point_dtype=np.uint8))
     before = gs.export_onnx(graph).SerializeToString()
     with pytest.raises(TutorialError, match=r"uint8 zero point \[127\].*only 128"):
-        map_uint8_qdq_to_int8(graph)
+        zero_points_to_int8(graph)
     assert gs.export_onnx(graph).SerializeToString() == before
 
 
 def test_map_uint8_asks_for_the_cast_pass_first():
     graph = gs.import_onnx(exporter_like_model())
-    with pytest.raises(TutorialError, match="remove_cast_between_q_and_dq first"):
-        map_uint8_qdq_to_int8(graph)
+    with pytest.raises(TutorialError, match="remove_casts first"):
+        zero_points_to_int8(graph)
 
 
 def test_map_uint8_refuses_a_quantize_without_zero_point():
     graph = gs.import_onnx(qdq_conv_model(omit_zero_point=True))
     with pytest.raises(TutorialError, match="in/QuantizeLinear has no zero point"):  # the Q, which comes before its DQ
-        map_uint8_qdq_to_int8(graph)
+        zero_points_to_int8(graph)
 
 
 def test_fold_then_cleanup_leaves_only_compute_and_qdq_nodes():
@@ -175,9 +177,9 @@ def test_each_pass_on_the_real_export_changes_what_it_should(resnet18_int8_raw_o
     activation_qdq = [row for row in quantization_parameters(raw) if row["role"] == "activation"]
     graph = load_graph(resnet18_int8_raw_onnx)
     changes = {surgery_pass.__name__: surgery_pass(graph) for surgery_pass in SURGERY_PASSES}
-    assert len(changes["remove_cast_between_q_and_dq"]) == len(casts) >= 32
+    assert len(changes["remove_casts"]) == len(casts) >= 32
     assert len(changes["replace_bias_dequantize_with_float"]) == 21  # 20 Conv and the fc Gemm
-    assert len(changes["map_uint8_qdq_to_int8"]) == len(activation_qdq)
+    assert len(changes["zero_points_to_int8"]) == len(activation_qdq)
     # running every pass again changes nothing
     assert all(surgery_pass(graph) == [] for surgery_pass in SURGERY_PASSES)
     fixed = export_checked(graph)
@@ -188,10 +190,10 @@ def test_each_pass_on_the_real_export_changes_what_it_should(resnet18_int8_raw_o
 
 
 def test_fix_for_tensorrt_keeps_the_input_file_and_the_metadata(resnet18_int8_raw_onnx, tmp_path):
-    digest = file_sha256(resnet18_int8_raw_onnx)
+    digest = sha256_of(resnet18_int8_raw_onnx)
     fixed_path = tmp_path / "fixed.onnx"
     fix_for_tensorrt(resnet18_int8_raw_onnx, fixed_path)
-    assert file_sha256(resnet18_int8_raw_onnx) == digest
+    assert sha256_of(resnet18_int8_raw_onnx) == digest
     onnx.checker.check_model(onnx.load(str(fixed_path)), full_check=True)
     raw_metadata, fixed_metadata = read_metadata(resnet18_int8_raw_onnx), read_metadata(fixed_path)
     assert fixed_metadata["precision"] == PRECISION == "int8-qdq-tensorrt"
@@ -208,16 +210,15 @@ def test_raw_and_fixed_graphs_compute_bit_identical_logits(resnet18_int8_raw_onn
 
 def test_graph_diff_lists_counts_and_changes(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx):
     text = format_graph_diff(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx,
-                             {"remove_cast_between_q_and_dq": ["a", "b", "c", "d"]}, changes_shown=2)
+                             {"remove_casts": ["a", "b", "c", "d"]}, changes_shown=2)
     cast_row = next(line for line in text.splitlines() if line.startswith("Cast "))
     assert cast_row.split()[1:] == [str(count_ops(resnet18_int8_raw_onnx)["Cast"]), "0", f"-{count_ops(resnet18_int8_raw_onnx)['Cast']}"]
-    assert "remove_cast_between_q_and_dq: 4 change(s)" in text and "... and 2 more" in text
+    assert "remove_casts: 4 change(s)" in text and "... and 2 more" in text
 
 
 # --- the fused residual placement (notebook 05) -------------------------------------------------
 
 def test_every_residual_add_keeps_qdq_on_its_shortcut_only(resnet18_int8_fixed_onnx, resnet18_int8_fused):
-    from helpers.onnx_inspect import consumers, producers
     from helpers.surgery import FUSED_PRECISION
 
     fused_path = resnet18_int8_fused.path
@@ -226,7 +227,8 @@ def test_every_residual_add_keeps_qdq_on_its_shortcut_only(resnet18_int8_fixed_o
 
     model = onnx.load(str(fused_path))
     onnx.checker.check_model(model, full_check=True)
-    producer, readers = producers(model), consumers(model)
+    producer = {output: node for node in model.graph.node for output in node.output}  # read here, with onnx alone
+    readers = {name: [node for node in model.graph.node if name in node.input] for name in producer}
     adds = [node for node in model.graph.node if node.op_type == "Add"]
     assert len(adds) == 8
     downsample_shortcuts = 0
@@ -263,8 +265,6 @@ def test_residual_pass_is_idempotent_and_keeps_a_pair_with_other_readers(resnet1
 
 def test_fused_graph_computes_nearly_what_the_unoptimized_graph_does(resnet18_int8_fixed_onnx, resnet18_int8_fused):
     """Only the rounding of 8 conv2 outputs differs, so the logits move by a small fraction of their spread."""
-    from helpers.onnx_runtime import onnxruntime_logits
-
     fused_path = resnet18_int8_fused.path
     inputs = np.random.default_rng(1).standard_normal((32, 3, 32, 32)).astype(np.float32)
     unoptimized = onnxruntime_logits(resnet18_int8_fixed_onnx, inputs)
@@ -283,7 +283,7 @@ def test_remove_cast_rewires_every_dequantize_that_reads_one_cast():
                                outputs=[second_output]))
     graph.outputs.append(second_output)
     quantize_output = cast.inputs[0]
-    remove_cast_between_q_and_dq(graph)
+    remove_casts(graph)
     readers = [node for node in graph.nodes if node.op == "DequantizeLinear" and node.name.startswith("in/")]
     assert len(readers) == 2 and all(node.inputs[0] is quantize_output for node in readers)
     assert find_q_cast_dq_chains(export_checked(graph)) == []
@@ -291,7 +291,7 @@ def test_remove_cast_rewires_every_dequantize_that_reads_one_cast():
 
 def test_residual_pass_keeps_the_pair_when_the_shortcut_is_not_dequantized(resnet18_int8_fixed_onnx):
     """TensorRT's fused kernel needs the Add's other input quantized; without it the branch's Q/DQ must stay."""
-    from helpers.surgery import remove_qdq_between_conv_and_residual_add, residual_branch_input
+    from helpers.surgery import remove_qdq_between_conv_and_residual_add
 
     graph = load_graph(resnet18_int8_fixed_onnx)
     add = next(node for node in graph.nodes if node.name == "/layer1/0/Add")
@@ -329,93 +329,8 @@ def test_the_real_export_fixture_has_nonzero_biases_for_the_bias_pass(resnet18_i
 
 # --- edges of the passes and of the residual search (found by `make mutation`) -------------------
 
-def small_tensor(name: str) -> gs.Variable:
-    return gs.Variable(name, dtype=np.float32, shape=[1, 2, 4, 4])
-
-
-def conv(name: str, source: gs.Tensor) -> gs.Node:
-    weight = gs.Constant(f"{name}_w", np.ones((2, 2, 1, 1), dtype=np.float32))
-    return gs.Node("Conv", name, inputs=[source, weight], outputs=[small_tensor(f"{name}_out")])
-
-
-def qdq(name: str, source: gs.Tensor) -> list[gs.Node]:
-    scale, zero_point = gs.Constant(f"{name}_scale", np.array(0.1, dtype=np.float32)), gs.Constant(f"{name}_zp", np.array(0, dtype=np.int8))
-    quantized = gs.Variable(f"{name}_q", dtype=np.int8, shape=[1, 2, 4, 4])
-    return [gs.Node("QuantizeLinear", f"{name}/Q", inputs=[source, scale, zero_point], outputs=[quantized]),
-            gs.Node("DequantizeLinear", f"{name}/DQ", inputs=[quantized, scale, zero_point], outputs=[small_tensor(f"{name}_dq")])]
-
-
-def residual_graph(kind: str, swapped: bool = False, op: str = "Add") -> tuple[gs.Graph, gs.Node]:
-    """Small residual blocks on a graph input x: "qdq" (x -> Q/DQ -> Conv -> Q/DQ, shortcut the Q/DQ of x),
-    "downsample" (Conv -> Relu -> Conv, shortcut a Conv reading x itself), "constant" (Conv + a constant),
-    "dequantized-constant" (Conv + DQ of an int8 constant), "unrelated" (two Convs of two inputs)."""
-    x, y = small_tensor("x"), small_tensor("y")
-    nodes: list[gs.Node] = []
-    if kind == "qdq":
-        nodes += qdq("x", x)
-        nodes.append(conv("conv", nodes[-1].outputs[0]))
-        nodes += qdq("branch", nodes[-1].outputs[0])
-        branch, shortcut = nodes[-1].outputs[0], nodes[1].outputs[0]
-    elif kind == "downsample":
-        nodes.append(conv("conv1", x))
-        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
-        nodes.append(conv("conv2", nodes[-1].outputs[0]))
-        nodes.append(conv("downsample", x))
-        branch, shortcut = nodes[2].outputs[0], nodes[3].outputs[0]
-    elif kind == "downsample-qdq":  # each Conv of the block reads its own Q/DQ of x
-        nodes += qdq("main", x)
-        nodes.append(conv("conv1", nodes[-1].outputs[0]))
-        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
-        nodes.append(conv("conv2", nodes[-1].outputs[0]))
-        nodes += qdq("shortcut", x)
-        nodes.append(conv("downsample", nodes[-1].outputs[0]))
-        branch, shortcut = nodes[4].outputs[0], nodes[-1].outputs[0]
-    elif kind == "dequantized-input":  # the block input arrives quantized: an int8 graph input, dequantized
-        x_int8 = gs.Variable("x_int8", dtype=np.int8, shape=[1, 2, 4, 4])
-        nodes.append(gs.Node("DequantizeLinear", "x/DQ", inputs=[x_int8, gs.Constant("x_scale", np.array(0.1, dtype=np.float32))],
-                             outputs=[small_tensor("x_dq")]))
-        nodes.append(conv("conv1", nodes[0].outputs[0]))
-        nodes.append(gs.Node("Relu", "relu", inputs=[nodes[-1].outputs[0]], outputs=[small_tensor("relu_out")]))
-        nodes.append(conv("conv2", nodes[-1].outputs[0]))
-        nodes.append(conv("downsample", nodes[0].outputs[0]))
-        branch, shortcut = nodes[3].outputs[0], nodes[4].outputs[0]
-        x = x_int8
-    elif kind == "relu-shortcut":  # a quantized Relu of another input on the shortcut
-        nodes.append(conv("conv", x))
-        nodes += qdq("branch", nodes[-1].outputs[0])
-        nodes.append(gs.Node("Relu", "relu_y", inputs=[y], outputs=[small_tensor("relu_y_out")]))
-        nodes += qdq("shortcut", nodes[-1].outputs[0])
-        branch, shortcut = nodes[2].outputs[0], nodes[-1].outputs[0]
-    elif kind == "constant":
-        nodes.append(conv("conv", x))
-        branch, shortcut = nodes[-1].outputs[0], gs.Constant("offset", np.ones((1, 2, 1, 1), dtype=np.float32))
-    elif kind == "dequantized-constant":
-        nodes.append(conv("conv", x))
-        nodes.append(gs.Node("DequantizeLinear", "offset/DQ", inputs=[gs.Constant("offset_int8", np.ones((1, 2, 1, 1), dtype=np.int8)),
-                                                                    gs.Constant("offset_scale", np.array(0.5, dtype=np.float32))],
-                             outputs=[small_tensor("offset_dq")]))
-        branch, shortcut = nodes[0].outputs[0], nodes[1].outputs[0]
-    else:  # "unrelated"
-        nodes += [conv("conv_x", x), conv("conv_y", y)]
-        branch, shortcut = nodes[0].outputs[0], nodes[1].outputs[0]
-    add = gs.Node(op, "add", inputs=[shortcut, branch] if swapped else [branch, shortcut], outputs=[small_tensor("sum")])
-    nodes.append(add)
-    return gs.Graph(nodes=nodes, inputs=[x, y], outputs=[add.outputs[0]], opset=17), add
-
-
-@pytest.mark.parametrize("kind, expected", [("qdq", 0), ("downsample", 0), ("downsample-qdq", 0), ("dequantized-input", 0),
-                                            ("relu-shortcut", 0), ("dequantized-constant", 0), ("constant", None),
-                                            ("unrelated", None)])
-def test_the_residual_branch_is_found_whichever_input_it_is(kind, expected):
-    from helpers.surgery import residual_branch_input
-
-    assert residual_branch_input(residual_graph(kind)[1]) == expected
-    assert residual_branch_input(residual_graph(kind, swapped=True)[1]) == (None if expected is None else 1 - expected)
-    assert residual_branch_input(residual_graph(kind, op="Mul")[1]) is None  # only an Add is a residual Add
-
-
 def test_the_residual_pass_fuses_the_real_blocks_whichever_input_is_the_branch(resnet18_int8_fixed_onnx, resnet18_int8_fused, tmp_path):
-    from helpers.surgery import onnxruntime_logits, remove_qdq_between_conv_and_residual_add, residual_branch_input
+    from helpers.surgery import remove_qdq_between_conv_and_residual_add
 
     graph = load_graph(resnet18_int8_fixed_onnx)
     adds = [node for node in graph.nodes if node.op == "Add"]
@@ -443,10 +358,10 @@ def test_fix_and_fuse_refuse_to_overwrite_their_input(resnet18_int8_raw_onnx, re
     from helpers.surgery import fuse_residual_adds
 
     for make, path in ((fix_for_tensorrt, resnet18_int8_raw_onnx), (fuse_residual_adds, resnet18_int8_fixed_onnx)):
-        digest = file_sha256(path)
+        digest = sha256_of(path)
         with pytest.raises(TutorialError, match="Refusing to overwrite"):
             make(path, path)
-        assert file_sha256(path) == digest
+        assert sha256_of(path) == digest
 
 
 def test_fix_for_tensorrt_returns_each_pass_changes_and_the_fused_graph_says_who_made_it(resnet18_int8_raw_onnx, tmp_path):
@@ -491,7 +406,7 @@ def test_map_uint8_types_each_quantize_output_int8_and_says_what_it_changed():
     graph = gs.import_onnx(model)
     quantizers = [node for node in graph.nodes if node.op == "QuantizeLinear"]
     assert [node.outputs[0].dtype for node in quantizers] == [np.uint8, np.uint8]
-    changes = map_uint8_qdq_to_int8(graph)
+    changes = zero_points_to_int8(graph)
     assert [node.outputs[0].dtype for node in quantizers] == [np.int8, np.int8]
     assert "in/QuantizeLinear: zero point uint8 128 -> int8 0" in changes and len(changes) == 4
     assert np.array_equal(run(model), run(export_checked(graph)))
@@ -500,18 +415,18 @@ def test_map_uint8_types_each_quantize_output_int8_and_says_what_it_changed():
 def test_map_uint8_names_what_a_quantize_feeds_and_a_zero_point_it_cannot_read():
     graph = gs.import_onnx(exporter_like_model())
     with pytest.raises(TutorialError, match=r"in/QuantizeLinear feeds \['in/Cast'\], not only DequantizeLinear"):
-        map_uint8_qdq_to_int8(graph)
+        zero_points_to_int8(graph)
     graph = gs.import_onnx(qdq_conv_model(zero_point=128, zero_point_dtype=np.uint8))
     quantize = next(node for node in graph.nodes if node.name == "out/QuantizeLinear")
     graph.outputs.append(quantize.outputs[0])
     with pytest.raises(TutorialError, match="out/QuantizeLinear feeds a graph output"):
-        map_uint8_qdq_to_int8(graph)
+        zero_points_to_int8(graph)
     graph = gs.import_onnx(qdq_conv_model(zero_point=128, zero_point_dtype=np.uint8))
     computed = gs.Variable("zero_point_input", dtype=np.uint8, shape=[])
     graph.inputs.append(computed)
     next(node for node in graph.nodes if node.name == "in/QuantizeLinear").inputs[2] = computed
     with pytest.raises(TutorialError, match="in/QuantizeLinear: the zero point is not a constant"):
-        map_uint8_qdq_to_int8(graph)
+        zero_points_to_int8(graph)
 
 
 def test_map_uint8_passes_over_a_dequantize_without_zero_point():
@@ -519,7 +434,7 @@ def test_map_uint8_passes_over_a_dequantize_without_zero_point():
     model = qdq_conv_model()
     weight_dq = next(node for node in model.graph.node if node.name == "conv/DequantizeLinear_weight")
     del weight_dq.input[2]
-    assert map_uint8_qdq_to_int8(gs.import_onnx(model)) == []
+    assert zero_points_to_int8(gs.import_onnx(model)) == []
 
 
 def test_op_count_diff_counts_op_types_found_on_one_side_only(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx):
@@ -541,30 +456,13 @@ def test_fold_constants_stops_on_a_constant_subgraph_onnx_runtime_cannot_compute
         fold_constants(gs.Graph(nodes=nodes, inputs=[x], outputs=[y], opset=17))
 
 
-def test_constant_value_reads_constantofshape_and_cast_and_nothing_computed():
-    from helpers.surgery import constant_value
-
-    shape = gs.Constant("shape", np.array([3], dtype=np.int64))
-    filled, zeros, computed, cast = (gs.Variable(name) for name in ("filled", "zeros", "computed", "cast"))
-    dynamic_shape = gs.Variable("dynamic_shape", dtype=np.int64, shape=[1])
-    gs.Node("ConstantOfShape", "fill_7", inputs=[shape], outputs=[filled], attrs={"value": gs.Constant("seven", np.array([7], dtype=np.int32))})
-    gs.Node("ConstantOfShape", "fill_default", inputs=[shape], outputs=[zeros])  # no value: ONNX's default is float32 0
-    gs.Node("ConstantOfShape", "fill_dynamic", inputs=[dynamic_shape], outputs=[computed])
-    gs.Node("Cast", "cast_computed", inputs=[computed], outputs=[cast], attrs={"to": TensorProto.INT32})
-    value = constant_value(filled)
-    assert value.dtype == np.int32 and value.tolist() == [7, 7, 7]
-    value = constant_value(zeros)
-    assert value.dtype == np.float32 and value.tolist() == [0.0, 0.0, 0.0]
-    assert constant_value(computed) is None and constant_value(cast) is None
-
-
 def test_remove_cast_leaves_a_cast_with_other_readers_and_names_every_dequantize_it_rewires():
     graph = gs.import_onnx(exporter_like_model())
     in_cast = next(node for node in graph.nodes if node.name == "in/Cast")
     reader_output = gs.Variable("cast_reader_output", dtype=np.uint8, shape=[1, 2, 4, 4])
     graph.nodes.insert(0, gs.Node("Identity", "cast_reader", inputs=[in_cast.outputs[0]], outputs=[reader_output]))
     graph.outputs.append(reader_output)
-    changes = remove_cast_between_q_and_dq(graph)
+    changes = remove_casts(graph)
     assert [line.split(":")[0] for line in changes] == ["out/Cast"]  # in/Cast stays: the Identity reads it
     graph = gs.import_onnx(exporter_like_model())
     cast = next(node for node in graph.nodes if node.name == "in/Cast")
@@ -573,7 +471,7 @@ def test_remove_cast_leaves_a_cast_with_other_readers_and_names_every_dequantize
     graph.nodes.append(gs.Node("DequantizeLinear", "in/DequantizeLinear_second", inputs=list(first_dq.inputs), outputs=[second]))
     graph.outputs.append(second)
     assert ("in/Cast: removed Cast(to uint8) between in/QuantizeLinear and in/DequantizeLinear, in/DequantizeLinear_second"
-            in remove_cast_between_q_and_dq(graph))
+            in remove_casts(graph))
 
 
 @pytest.mark.parametrize("zero_point_dtype, omit_zero_point, cast_to", [
@@ -583,7 +481,7 @@ def test_remove_cast_leaves_a_cast_with_other_readers_and_names_every_dequantize
 def test_remove_cast_takes_the_output_type_from_the_zero_point(zero_point_dtype, omit_zero_point, cast_to):
     model = qdq_conv_model(zero_point_dtype=zero_point_dtype, omit_zero_point=omit_zero_point, cast_to=cast_to)
     graph = gs.import_onnx(model)
-    assert len(remove_cast_between_q_and_dq(graph)) == 2
+    assert len(remove_casts(graph)) == 2
     assert np.array_equal(run(model), run(export_checked(graph)))
 
 
@@ -593,7 +491,7 @@ def test_remove_cast_refuses_a_quantize_whose_zero_point_it_cannot_read():
     graph.inputs.append(computed)
     next(node for node in graph.nodes if node.name == "in/QuantizeLinear").inputs[2] = computed
     with pytest.raises(TutorialError, match="in/QuantizeLinear: the zero point is not a constant"):
-        remove_cast_between_q_and_dq(graph)
+        remove_casts(graph)
 
 
 def test_cleanup_keeps_unused_graph_inputs_and_reports_a_re_sort():
@@ -652,8 +550,6 @@ def test_bias_pass_passes_over_layers_it_has_nothing_to_do_for():
 
 
 def test_the_comparator_runs_graphs_as_written_unless_asked_and_says_which(resnet18_int8_fixed_onnx, resnet18_int8_fused):
-    from helpers.onnx_runtime import onnxruntime_logits
-
     inputs = np.random.default_rng(3).standard_normal((4, 3, 32, 32)).astype(np.float32)
 
     def independent_logits(path, level):
@@ -688,3 +584,109 @@ def test_bias_pass_reads_the_axis_of_a_two_dimensional_gemm_bias(bias_shape, axi
     (change,) = replace_bias_dequantize_with_float(graph)
     expected = (values * scale.reshape([-1 if size == 3 else 1 for size in bias_shape])).astype(np.float32)
     assert np.array_equal(nodes[1].inputs[2].values, expected) and f"int32 {list(bias_shape)}" in change
+
+
+# --- what changed, as a computation (notebook 03 holds your passes against the references with it) ---------
+
+def test_graph_differences_names_what_differs(resnet18_int8_fixed_onnx):
+    model = onnx.load(str(resnet18_int8_fixed_onnx))
+    assert graph_differences(model, model) == [] and graph_differences(resnet18_int8_fixed_onnx, model) == []
+    changed = onnx.load(str(resnet18_int8_fixed_onnx))
+    conv = next(node for node in changed.graph.node if node.op_type == "Conv")
+    next(attribute for attribute in conv.attribute if attribute.name == "strides").ints[:] = [2, 2]
+    index = list(changed.graph.node).index(conv)
+    assert graph_differences(model, changed) == [f"node {index} (Conv {conv.name} / Conv {conv.name}): different attributes"]
+    shorter = onnx.load(str(resnet18_int8_fixed_onnx))
+    del shorter.graph.node[-1]
+    counts, shorter_counts = count_ops(model), count_ops(shorter)
+    assert graph_differences(model, shorter) == [f"{len(model.graph.node)} nodes against {len(model.graph.node) - 1}: {counts} vs {shorter_counts}"]
+
+
+def test_graph_differences_compares_constants_by_value_and_tensors_by_name():
+    def graphs():
+        return load_graph(qdq_conv_model()), load_graph(qdq_conv_model())
+
+    mine, reference = graphs()
+    scale_node = next(node for node in mine.nodes if node.name == "in_scale_node")
+    scale_node.attrs["value"] = gs.Constant("another_name", np.array(0.05, dtype=np.float32))
+    assert graph_differences(mine, reference) == []  # a Constant node's value is compared by value, not by name
+    scale_node.attrs["value"] = gs.Constant("another_name", np.array(0.06, dtype=np.float32))
+    readers = [(mine.nodes.index(node), node) for node in scale_node.outputs[0].outputs]  # the scale's value changed for them
+    assert graph_differences(mine, reference) == [
+        f"node {mine.nodes.index(scale_node)} (Constant in_scale_node / Constant in_scale_node): different attributes",
+        *(f"node {index} ({node.op} {node.name} / {node.op} {node.name}): different inputs" for index, node in sorted(readers))]
+    assert len(readers) == 2
+    mine, reference = graphs()
+    conv = next(node for node in mine.nodes if node.op == "Conv")
+    bias = np.asarray(conv.inputs[2].inputs[0].attrs["value"].values)  # a Constant node's output
+    conv.inputs[2] = gs.Constant("bias_renamed", bias)
+    assert graph_differences(mine, reference) == []  # an input constant, too
+    conv.inputs[2] = gs.Constant("bias_renamed", bias + 1)
+    conv.outputs[0].name = "renamed_output"
+    relu = next(node for node in mine.nodes if node.op == "Relu")
+    relu.op = "Sigmoid"
+    assert graph_differences(mine, reference) == [
+        f"node {mine.nodes.index(conv)} (Conv conv/Conv / Conv conv/Conv): different inputs, outputs",
+        f"node {mine.nodes.index(relu)} (Sigmoid conv/Relu / Relu conv/Relu): different op type, inputs"]
+    assert graph_differences(mine, reference, shown=1) == graph_differences(mine, reference)[:1] + ["... and 1 more"]
+    conv.inputs[0] = reference.tensors()["in_dq"]  # another graph's tensor of the same name: the same input
+    assert len(graph_differences(mine, reference)) == 2
+
+
+# --- the residual-placement ablation (notebook 06) ----------------------------------------------------
+
+def write_placement_variant(fixed_path, variant_path, keep: str) -> list[str]:
+    """What notebook 06 does for each placement: keep_residual_qdq, then cleanup, then save."""
+    graph = load_graph(fixed_path)
+    changes = keep_residual_qdq(graph, keep)
+    cleanup_and_sort(graph)
+    save_graph(graph, variant_path, read_metadata(fixed_path), source_path=fixed_path)
+    return changes
+
+
+@pytest.mark.parametrize("keep", PLACEMENTS)
+def test_each_placement_variant_has_that_placement_on_every_residual_add(keep, resnet18_int8_fixed_onnx, tmp_path):
+    variant = tmp_path / f"{keep}.onnx"
+    changes = write_placement_variant(resnet18_int8_fixed_onnx, variant, keep)
+    assert set(residual_add_inputs(variant).values()) == {keep} and len(residual_add_inputs(variant)) == 8
+    assert len(changes) == {"both": 0, "shortcut": 8, "branch": 8, "none": 16}[keep]
+    findings = qdq_rules.check_tensorrt_rules(variant)
+    assert qdq_rules.errors(findings) == []
+    assert qdq_rules.count_by_rule(findings) == ({"residual-add-unfused": 8} if keep == "both" else {})
+
+
+def test_shortcut_variant_is_notebook_05s_fused_graph(resnet18_int8_fixed_onnx, resnet18_int8_fused, tmp_path):
+    variant = tmp_path / "shortcut.onnx"
+    write_placement_variant(resnet18_int8_fixed_onnx, variant, "shortcut")
+    assert count_ops(variant) == count_ops(resnet18_int8_fused.path)
+    inputs = np.random.default_rng(4).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    assert np.array_equal(onnxruntime_logits(variant, inputs), onnxruntime_logits(resnet18_int8_fused.path, inputs))
+
+
+def test_removing_residual_qdq_changes_the_logits_only_a_little(resnet18_int8_fixed_onnx, tmp_path):
+    inputs = np.random.default_rng(5).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    both = onnxruntime_logits(resnet18_int8_fixed_onnx, inputs)
+    write_placement_variant(resnet18_int8_fixed_onnx, tmp_path / "none.onnx", "none")
+    none = onnxruntime_logits(tmp_path / "none.onnx", inputs)
+    assert not np.array_equal(both, none)  # the Adds now read unrounded values
+    assert np.max(np.abs(both - none)) < 0.5 * np.max(np.abs(both))
+
+
+def test_keep_residual_qdq_refuses_an_unknown_placement(resnet18_int8_fixed_onnx):
+    with pytest.raises(TutorialError, match=r"keep must be one of \('none', 'both', 'shortcut', 'branch'\), not 'output'"):
+        keep_residual_qdq(load_graph(resnet18_int8_fixed_onnx), "output")
+
+
+def test_keep_residual_qdq_says_which_input_it_rewired_and_passes_over_other_adds():
+    graph, add = residual_graph("qdq")
+    assert keep_residual_qdq(graph, "both") == []
+    assert keep_residual_qdq(graph, "shortcut") == ["add: branch input branch_dq -> conv_out (Q/DQ removed)"]
+    assert add.inputs[0].name == "conv_out" and add.inputs[1].name == "x_dq"
+    graph, add = residual_graph("qdq", swapped=True)
+    assert keep_residual_qdq(graph, "none") == ["add: branch input branch_dq -> conv_out (Q/DQ removed)",
+                                                "add: shortcut input x_dq -> x (Q/DQ removed)"]
+    graph, add = residual_graph("qdq", swapped=True)
+    assert keep_residual_qdq(graph, "branch") == ["add: shortcut input x_dq -> x (Q/DQ removed)"]
+    for kind, op in (("qdq", "Mul"), ("unrelated", "Add"), ("downsample", "Add")):  # no residual Add; no Q/DQ to remove
+        assert keep_residual_qdq(residual_graph(kind, op=op)[0], "none") == []
+
