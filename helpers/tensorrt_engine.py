@@ -1,28 +1,13 @@
-"""TensorRT engines from ONNX files: build, save, load, run, time and inspect.
+"""TensorRT engines from ONNX files: build, save, load, run, time and inspect (notebook 04).
 
-Introduced in notebook 04.
-
-Written against the TensorRT 10.12+ and 11.x Python API (the two accept the same calls):
-
-* the network is *strongly typed*: every tensor's precision comes from the ONNX model (FP32 ONNX ->
-  FP32 engine, FP16-typed ONNX -> FP16 engine, Q/DQ ONNX -> INT8 engine). TensorRT 11 removed the
-  precision flags (``BuilderFlag.FP16/INT8``) and the INT8 calibrator; 10.12 deprecated them;
-* one optimization profile per benchmark batch size, each tuned for that batch (opt = max = the batch),
-  so a timing row at batch *b* is what TensorRT gives for *b*, not for some other batch;
-* tensors are addressed by name (``execute_async_v3``), never by binding index;
-* buffers live in pycuda memory on the device's *primary* context (``pycuda.autoprimaryctx``), the
-  context PyTorch uses too, so both can run in one process.
-
-Everything that touches ``tensorrt`` or ``pycuda`` needs an NVIDIA GPU with both installed.
-``tensorrt_unavailable_reason()`` says in one line why that is not the case; the notebook prints it
-(``report_skip``) and goes on with what can run. The pure parts (parser-error text, inspector-JSON
-parsing, trtexec command lines) run and are tested everywhere; the rest is tested against a
-contract-checking stand-in for TensorRT and pycuda (``tests/trt_double``), never imported from here.
+For the TensorRT 10.12+ and 11.x API: strongly typed networks (the ONNX model sets the precision), one optimization
+profile per batch size, tensors by name (``execute_async_v3``), pycuda buffers on the primary context PyTorch uses too.
+Needs ``tensorrt``, ``pycuda`` and a CUDA GPU; ``tensorrt_unavailable_reason()`` says what is missing.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
 import json
 import math
 import re
@@ -31,8 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .config import TutorialError, written_atomically
+from .envcheck import import_problem
+from .gpu_timing import TimingPlan, time_gpu_iterations
 from .onnx_export import INPUT_NAME, preprocess_from_metadata, read_metadata
 
 MINIMUM_TENSORRT = (10, 12)
@@ -44,67 +32,41 @@ INSTALL_HINT = ("on a machine with an NVIDIA GPU: `pip install tensorrt` (CUDA 1
 
 # --- is TensorRT usable here? --------------------------------------------------------------------
 
-def _import_problem(module: str) -> str | None:
-    try:
-        importlib.import_module(module)
-        return None
-    except Exception as error:  # ImportError, OSError for missing shared libraries, CUDA init errors
-        first_line = str(error).splitlines()[0] if str(error) else ""
-        return f"{type(error).__name__}: {first_line[:200]}"
-
-
-def cuda_gpu_visible() -> bool:
-    """Whether PyTorch sees a CUDA GPU (TensorRT needs one)."""
-    import torch
-
-    return torch.cuda.is_available()
-
-
 def tensorrt_unavailable_reason(install_hint: bool = True) -> str | None:
-    """None when TensorRT engines can be built and run here; else one line saying what is missing
-    (and, with ``install_hint``, how to install it)."""
+    """None when ``tensorrt`` >= 10.12 and ``pycuda`` import and pycuda sees a CUDA GPU; else one line saying what
+    is missing (and, with ``install_hint``, how to install it)."""
     problems = []
-    if not cuda_gpu_visible():
-        problems.append("no CUDA GPU visible to PyTorch")
-    tensorrt_problem = _import_problem("tensorrt")
-    if tensorrt_problem:
+    if tensorrt_problem := import_problem("tensorrt"):
         problems.append(f"`import tensorrt` failed ({tensorrt_problem})")
     else:
         import tensorrt as trt
 
-        if _version_tuple(trt.__version__) < MINIMUM_TENSORRT:
+        if tuple(int(part) for part in re.findall(r"\d+", trt.__version__)[:2]) < MINIMUM_TENSORRT:
             problems.append(f"TensorRT {trt.__version__} is older than {'.'.join(map(str, MINIMUM_TENSORRT))}")
-    pycuda_problem = _import_problem("pycuda.driver")
-    if pycuda_problem:
+    if pycuda_problem := import_problem("pycuda.driver"):
         problems.append(f"`import pycuda.driver` failed ({pycuda_problem})")
+    else:
+        import pycuda.driver as cuda
+
+        try:
+            cuda.init()
+            problems += [] if cuda.Device.count() > 0 else ["pycuda sees no CUDA GPU"]
+        except Exception as error:  # pycuda's driver errors: no driver, no device
+            problems.append(f"pycuda found no usable CUDA driver ({type(error).__name__}: {str(error)[:160]})")
     if not problems:
         return None
     return "; ".join(problems) + (f". To build and run engines, install {INSTALL_HINT}." if install_hint else "")
 
 
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version)[:2])
-
-
 def installed_tensorrt_version() -> str:
-    """The TensorRT version, or why TensorRT is not usable here (for provenance records).
-
-    A stand-in module that declares itself one (``__test_double__``) is named as such, so that nothing
-    it produces can pass for a TensorRT result.
-    """
+    """``tensorrt.__version__``, or why TensorRT is not usable here (for result records)."""
     reason = tensorrt_unavailable_reason(install_hint=False)
-    if reason is None:
-        import tensorrt as trt
-
-        note = getattr(trt, "__test_double__", "")
-        return f"{trt.__version__} (TEST DOUBLE: {note})" if note else trt.__version__
-    return "not usable here: " + reason
+    return f"not usable here: {reason}" if reason else import_tensorrt().__version__
 
 
 def import_tensorrt():
     """The ``tensorrt`` module, or a TutorialError saying how to get it."""
-    reason = tensorrt_unavailable_reason()
-    if reason:
+    if reason := tensorrt_unavailable_reason():
         raise TutorialError(f"TensorRT cannot run here: {reason}")
     import tensorrt as trt
 
@@ -112,76 +74,44 @@ def import_tensorrt():
 
 
 def import_pycuda():
-    """``pycuda.driver``, on the device's primary context (the one PyTorch also uses).
-
-    Cheap after the first call (the copy functions call it on every copy); ``open_session`` checks
-    first, through ``load_engine``, that TensorRT and pycuda can run here.
-    """
-    import pycuda.autoprimaryctx  # noqa: F401  (pycuda.autoinit would make a second context that clashes with torch)
+    """``pycuda.driver`` on the primary context, PyTorch's (``pycuda.autoinit`` makes a second one that clashes)."""
+    import pycuda.autoprimaryctx  # noqa: F401
     import pycuda.driver as cuda
 
     return cuda
 
 
-_LOGGERS: dict = {}  # tensorrt module -> the one logger this process gives it
-
-
+@functools.cache
 def get_logger(trt):
-    """The process's one TensorRT logger (warnings and errors).
-
-    TensorRT keeps the logger of the first Builder or Runtime and warns when a later one brings another,
-    so every Builder and Runtime here shares this one.
-    """
-    if trt not in _LOGGERS:
-        _LOGGERS[trt] = trt.Logger(trt.Logger.WARNING)
-    return _LOGGERS[trt]
+    """The process's one TensorRT logger (TensorRT keeps the first one and warns when a Builder brings another)."""
+    return trt.Logger(trt.Logger.WARNING)
 
 
 # --- build ----------------------------------------------------------------------------------------
 
 def strongly_typed_network_flags(trt) -> int:
-    """The network-creation flags for a strongly typed network.
-
-    The integer value of STRONGLY_TYPED differs between 10.x (1) and 11.x (0); shifting by the
-    enum's own value is right for both. (11.x ignores the flag: strong typing is always on.)
-    """
+    """The network-creation flags of a strongly typed network. STRONGLY_TYPED is 1 in 10.x and 0 in 11.x (which
+    ignores it: strong typing is always on); shifting by the enum's own value is right for both."""
     return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
-def format_parser_errors(onnx_path: Path, errors: list[str]) -> str:
-    """The message for an ONNX file TensorRT's parser refused: every error, numbered."""
-    lines = [f"TensorRT's ONNX parser refused {onnx_path} with {len(errors)} error(s):"]
-    lines += [f"  {index + 1}. {text}" for index, text in enumerate(errors)]
-    lines.append("An INT8 graph must be the fixed one from notebook 03 (int8 Q/DQ, zero points 0, no int32 bias "
-                 "DequantizeLinear); an FP16 graph must come from `helpers.fp16.convert_onnx_to_fp16`.")
-    return "\n".join(lines)
-
-
 def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
-    """A strongly typed network parsed from ``onnx_path``, and the parser (which owns the weights
-    until the engine is built, so the caller keeps it alive)."""
+    """A strongly typed network parsed from ``onnx_path``, and the parser (which owns the weights until the engine
+    is built, so the caller keeps it alive). A refused file raises a TutorialError listing every parser error."""
     network = builder.create_network(strongly_typed_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
-        errors = [str(parser.get_error(index)) for index in range(parser.num_errors)]
-        raise TutorialError(format_parser_errors(onnx_path, errors))
+        errors = [f"  {index + 1}. {parser.get_error(index)}" for index in range(parser.num_errors)]
+        raise TutorialError("\n".join([
+            f"TensorRT's ONNX parser refused {onnx_path} with {len(errors)} error(s):", *errors,
+            "An INT8 graph must be the fixed one from notebook 03 (int8 Q/DQ, zero points 0, no int32 bias "
+            "DequantizeLinear); an FP16 graph must come from `helpers.fp16.convert_onnx_to_fp16`."]))
     return network, parser
 
 
-def batch_profile_shapes(input_chw: tuple[int, ...], min_batch: int, opt_batch: int, max_batch: int):
-    """(min, opt, max) input shapes of one optimization profile for a dynamic batch dimension."""
-    if not 1 <= min_batch <= opt_batch <= max_batch:
-        raise TutorialError(f"Batch sizes must satisfy 1 <= min <= opt <= max, got {min_batch}, {opt_batch}, {max_batch}.")
-    return tuple((batch, *input_chw) for batch in (min_batch, opt_batch, max_batch))
-
-
 def batch_profiles(batch_sizes) -> list[tuple[int, int, int]]:
-    """One optimization profile per batch size: (min 1, opt = max = that batch), in increasing order.
-
-    TensorRT picks its kernels (tactics) for a profile's ``opt`` shape, so each benchmark row uses the
-    profile tuned for its own batch; min 1 lets any smaller batch (the last, partial batch of an
-    accuracy run) use it too.
-    """
+    """One optimization profile per batch size: (min 1, opt = max = that batch), in increasing order. TensorRT tunes
+    a profile for its ``opt`` shape; min 1 lets a smaller batch (the last one of an accuracy run) use it too."""
     sizes = sorted({int(size) for size in batch_sizes})
     if not sizes or sizes[0] < 1:
         raise TutorialError(f"Profile batch sizes must be positive integers, got {list(batch_sizes)}.")
@@ -189,13 +119,8 @@ def batch_profiles(batch_sizes) -> list[tuple[int, int, int]]:
 
 
 def load_timing_cache(config, cache_bytes: bytes) -> tuple[object | None, str]:
-    """Give ``config`` a timing cache: the saved one when TensorRT accepts it, else a fresh one.
-
-    A cache saved by another TensorRT version or on another GPU may be refused: ``create_timing_cache``
-    then returns None, or ``set_timing_cache`` returns False. The build goes on with a fresh cache (the
-    file is replaced after the build), or with none when even a fresh one is refused.
-    Returns (the cache or None, what happened).
-    """
+    """Give ``config`` the saved timing cache, or a fresh one when TensorRT refuses it (another version or GPU:
+    ``create_timing_cache`` gives None or ``set_timing_cache`` False), else none. Returns (cache or None, status)."""
     attempts = [(cache_bytes, "loaded from file")] if cache_bytes else []
     attempts.append((b"", "fresh (the saved cache was refused: another TensorRT version or GPU?)" if cache_bytes else "fresh"))
     for data, status in attempts:
@@ -205,23 +130,10 @@ def load_timing_cache(config, cache_bytes: bytes) -> tuple[object | None, str]:
     return None, "none (TensorRT refused even an empty timing cache)"
 
 
-def save_timing_cache(config, path: Path) -> str:
-    """Write the config's timing cache to ``path`` in one step; say what happened."""
-    cache = config.get_timing_cache()
-    serialized = cache.serialize() if cache is not None else None
-    if serialized is None:
-        return "not saved (the builder config holds no timing cache)"
-    with written_atomically(path) as partial:
-        partial.write_bytes(bytes(serialized))
-    return "saved"
-
-
 def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...], profiles: list[tuple[int, int, int]],
                       workspace_bytes: int, timing_cache: bytes, allow_tf32: bool):
-    """The builder config: workspace limit, detailed profiling (for the inspector), timing cache,
-    TF32 off for a strict FP32 baseline, one optimization profile per batch size.
-
-    Returns (config, what happened to the timing cache)."""
+    """The builder config: workspace limit, detailed profiling (for the inspector), timing cache, TF32 off for a
+    strict FP32 baseline, one optimization profile per batch size. Returns (config, what happened to the cache)."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
@@ -229,8 +141,10 @@ def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...],
         config.clear_flag(trt.BuilderFlag.TF32)  # on by default: an "FP32" engine would otherwise use TF32 math
     _, cache_status = load_timing_cache(config, timing_cache)
     for min_batch, opt_batch, max_batch in profiles:
+        if not 1 <= min_batch <= opt_batch <= max_batch:
+            raise TutorialError(f"Batch sizes must satisfy 1 <= min <= opt <= max, got {min_batch}, {opt_batch}, {max_batch}.")
         profile = builder.create_optimization_profile()
-        profile.set_shape(input_name, *batch_profile_shapes(input_chw, min_batch, opt_batch, max_batch))
+        profile.set_shape(input_name, *((batch, *input_chw) for batch in (min_batch, opt_batch, max_batch)))
         config.add_optimization_profile(profile)
     return config, cache_status
 
@@ -238,12 +152,8 @@ def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...],
 def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAULT_PROFILE_BATCHES,
                       workspace_bytes: int = DEFAULT_WORKSPACE_BYTES, timing_cache_path: Path | str | None = None,
                       allow_tf32: bool = False) -> dict:
-    """Build a TensorRT engine (plan file) from an ONNX model; return a record of the build.
-
-    The precision is the ONNX model's own (strong typing). The engine gets one optimization profile per
-    entry of ``profile_batches`` (see ``batch_profiles``). The timing cache, when given, is read before
-    and written after the build (the plan is saved first), so later builds of similar layers are faster.
-    """
+    """Build an engine (plan file) from an ONNX model, in the model's own precision, with one optimization profile
+    per entry of ``profile_batches``; return a record. The timing cache is read before and written after."""
     trt = import_tensorrt()
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     timing_cache_path = Path(timing_cache_path) if timing_cache_path else None
@@ -262,24 +172,21 @@ def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAU
     build_seconds = time.perf_counter() - started
     if serialized is None:
         raise TutorialError(f"TensorRT could not build an engine from {onnx_path}; the log lines above say why.")
-    save_plan(bytes(serialized), plan_path)
+    with written_atomically(plan_path) as partial:  # never a half-written plan
+        partial.write_bytes(bytes(serialized))
     if timing_cache_path:
-        cache_status += "; " + save_timing_cache(config, timing_cache_path)
+        cache = config.get_timing_cache()
+        serialized = cache.serialize() if cache is not None else None
+        if serialized is not None:
+            with written_atomically(timing_cache_path) as partial:
+                partial.write_bytes(bytes(serialized))
+        cache_status += "; saved" if serialized is not None else "; not saved (the builder config holds no timing cache)"
     del parser  # the network's weights may live in the parser until the build is done
-    return {
-        "onnx": onnx_path.name, "plan": plan_path.name, "precision": metadata.get("precision", "unknown"),
-        "tensorrt_version": installed_tensorrt_version(), "build_seconds": round(build_seconds, 2),
-        "profiles": [{"min": low, "opt": opt, "max": high} for low, opt, high in profiles],
-        "input_shape_chw": list(input_chw), "tf32": allow_tf32, "workspace_bytes": workspace_bytes,
-        "timing_cache": cache_status, "plan_bytes": plan_path.stat().st_size,
-    }
-
-
-def save_plan(plan: bytes, plan_path: Path) -> Path:
-    """Write a serialized engine without ever leaving a half-written file behind."""
-    with written_atomically(plan_path) as partial:
-        partial.write_bytes(plan)
-    return Path(plan_path)
+    return {"onnx": onnx_path.name, "plan": plan_path.name, "precision": metadata.get("precision", "unknown"),
+            "tensorrt_version": installed_tensorrt_version(), "build_seconds": round(build_seconds, 2),
+            "profiles": [{"min": low, "opt": opt, "max": high} for low, opt, high in profiles],
+            "input_shape_chw": list(input_chw), "tf32": allow_tf32, "workspace_bytes": workspace_bytes,
+            "timing_cache": cache_status, "plan_bytes": plan_path.stat().st_size}
 
 
 # --- load and run ---------------------------------------------------------------------------------
@@ -307,36 +214,8 @@ class EngineSession:
     max_batch: int
     profiles: list[tuple[int, int, int]]  # (min, opt, max) batch of each optimization profile
     active_profile: int = 0
-    batch_size: int = 0  # the batch size the context's input shapes are set to
     host: dict = field(default_factory=dict)  # tensor name -> page-locked numpy array (max_batch rows, or raw bytes)
     device: dict = field(default_factory=dict)  # tensor name -> pycuda DeviceAllocation
-
-
-def load_engine(plan_path: Path):
-    """Deserialize a plan file; return (engine, runtime)."""
-    trt = import_tensorrt()
-    plan_path = Path(plan_path)
-    if not plan_path.is_file():
-        raise TutorialError(f"Engine file {plan_path} does not exist: build it first (build_engine_plan).")
-    runtime = trt.Runtime(get_logger(trt))
-    engine = runtime.deserialize_cuda_engine(plan_path.read_bytes())
-    if engine is None:
-        raise TutorialError(
-            f"TensorRT {trt.__version__} cannot load {plan_path}. Plans only load on the TensorRT version and GPU "
-            f"that built them: delete the file and rebuild it here.")
-    return engine, runtime
-
-
-def numpy_dtype(trt, trt_dtype) -> np.dtype | None:
-    """The numpy type of a TensorRT data type, or None where numpy has none (BF16, FP8, INT4, FP4).
-
-    ``trt.nptype`` raises TypeError for those; NVIDIA's samples then allocate raw bytes by the type's
-    ``itemsize`` (samples/python/common_runtime.py), and so does ``open_session``.
-    """
-    try:
-        return np.dtype(trt.nptype(trt_dtype))
-    except TypeError:
-        return None
 
 
 def io_tensors(engine) -> list[IOTensor]:
@@ -346,26 +225,18 @@ def io_tensors(engine) -> list[IOTensor]:
     for index in range(engine.num_io_tensors):
         name = engine.get_tensor_name(index)
         trt_dtype = engine.get_tensor_dtype(name)
-        tensors.append(IOTensor(
-            name=name,
-            is_input=engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT,
-            dtype=numpy_dtype(trt, trt_dtype),
-            itemsize=float(trt_dtype.itemsize),
-            type_name=trt_dtype.name,
-            shape=tuple(engine.get_tensor_shape(name)),
-        ))
+        try:
+            dtype = np.dtype(trt.nptype(trt_dtype))
+        except TypeError:  # BF16, FP8, INT4, FP4: as NVIDIA's samples, raw bytes by the type's itemsize
+            dtype = None
+        tensors.append(IOTensor(name=name, is_input=engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT, dtype=dtype,
+                                itemsize=float(trt_dtype.itemsize), type_name=trt_dtype.name,
+                                shape=tuple(engine.get_tensor_shape(name))))
     return tensors
 
 
-def engine_profiles(engine, input_name: str) -> list[tuple[int, int, int]]:
-    """(min, opt, max) batch size of each optimization profile of an engine, read from the engine."""
-    return [tuple(int(shape[0]) for shape in engine.get_tensor_profile_shape(input_name, index))
-            for index in range(engine.num_optimization_profiles)]
-
-
 def profile_for_batch(profiles: list[tuple[int, int, int]], batch_size: int) -> int:
-    """The profile to run ``batch_size`` with: the one tuned for it (opt == batch), else the smallest
-    one whose range holds it."""
+    """The profile tuned for ``batch_size`` (opt == batch), else the smallest one whose range holds it."""
     for index, (_, opt, _) in enumerate(profiles):
         if opt == batch_size:
             return index
@@ -380,36 +251,38 @@ def _buffer_bytes(tensor: IOTensor, shape) -> int:
     return math.ceil(math.prod(int(dim) for dim in shape) * tensor.itemsize)
 
 
-def _new_host_buffer(cuda, tensor: IOTensor, shape):
-    if tensor.dtype is None:  # no numpy type: raw bytes
-        return cuda.pagelocked_empty((_buffer_bytes(tensor, shape),), np.uint8)
-    return cuda.pagelocked_empty(tuple(shape), tensor.dtype)
-
-
 def open_session(plan_path: Path, max_batch: int | None = None) -> EngineSession:
     """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images
     (default: the largest batch any of its optimization profiles allows)."""
-    engine, runtime = load_engine(plan_path)  # a TutorialError naming what is missing, pycuda included
+    trt, plan_path = import_tensorrt(), Path(plan_path)  # a TutorialError naming what is missing, pycuda included
+    if not plan_path.is_file():
+        raise TutorialError(f"Engine file {plan_path} does not exist: build it first (build_engine_plan).")
+    runtime = trt.Runtime(get_logger(trt))
+    engine = runtime.deserialize_cuda_engine(plan_path.read_bytes())
+    if engine is None:
+        raise TutorialError(f"TensorRT {trt.__version__} cannot load {plan_path}. Plans only load on the TensorRT "
+                            f"version and GPU that built them: delete the file and rebuild it here.")
     cuda = import_pycuda()
     tensors = io_tensors(engine)
     inputs, outputs = [t for t in tensors if t.is_input], [t for t in tensors if not t.is_input]
-    profiles = engine_profiles(engine, inputs[0].name)
+    profiles = [tuple(int(shape[0]) for shape in engine.get_tensor_profile_shape(inputs[0].name, index))
+                for index in range(engine.num_optimization_profiles)]  # (min, opt, max) batch of each
     max_batch = max_batch or max(high for _, _, high in profiles)
     session = EngineSession(engine=engine, runtime=runtime, context=engine.create_execution_context(),
-                            stream=cuda.Stream(), inputs=inputs, outputs=outputs, max_batch=max_batch,
-                            profiles=profiles)
+                            stream=cuda.Stream(), inputs=inputs, outputs=outputs, max_batch=max_batch, profiles=profiles)
     set_batch_size(session, max_batch)
     for tensor in tensors:
         shape = tuple(session.context.get_tensor_shape(tensor.name))  # resolved now that the input shape is set
-        session.host[tensor.name] = _new_host_buffer(cuda, tensor, shape)
+        session.host[tensor.name] = (cuda.pagelocked_empty((_buffer_bytes(tensor, shape),), np.uint8)
+                                     if tensor.dtype is None else cuda.pagelocked_empty(shape, tensor.dtype))
         session.device[tensor.name] = cuda.mem_alloc(session.host[tensor.name].nbytes)
         session.context.set_tensor_address(tensor.name, int(session.device[tensor.name]))
     return session
 
 
 def set_batch_size(session: EngineSession, batch_size: int) -> None:
-    """Tell the execution context the batch size of the next run: switch to the optimization profile
-    for that batch (when it is not the active one), then set every input's shape."""
+    """Switch to the optimization profile for ``batch_size`` (when it is not the active one), then set every
+    input's shape: the batch size of the next run."""
     if not 1 <= batch_size <= session.max_batch:
         raise TutorialError(f"Batch size {batch_size} is outside 1..{session.max_batch} of this session.")
     index = profile_for_batch(session.profiles, batch_size)
@@ -422,7 +295,6 @@ def set_batch_size(session: EngineSession, batch_size: int) -> None:
         if not session.context.set_input_shape(tensor.name, (batch_size, *tensor.shape[1:])):
             raise TutorialError(f"The engine refused batch size {batch_size} for '{tensor.name}': outside optimization "
                                 f"profile {index} {session.profiles[index]} (min, opt, max).")
-    session.batch_size = batch_size
 
 
 def active_profile(session: EngineSession) -> dict:
@@ -435,9 +307,7 @@ def host_view(session: EngineSession, tensor: IOTensor) -> np.ndarray:
     """The part of a tensor's host buffer that the current shapes use: shape x itemsize bytes, no more."""
     shape = tuple(session.context.get_tensor_shape(tensor.name))
     buffer = session.host[tensor.name]
-    if tensor.dtype is None:
-        return buffer[:_buffer_bytes(tensor, shape)]
-    return buffer[:shape[0]].reshape(shape)
+    return buffer[:_buffer_bytes(tensor, shape)] if tensor.dtype is None else buffer[:shape[0]].reshape(shape)
 
 
 def enqueue_copy_in(session: EngineSession) -> None:
@@ -473,8 +343,7 @@ def infer(session: EngineSession, inputs: np.ndarray) -> np.ndarray:
 
 
 def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Top-1 class of every image through a TensorRT engine; preprocessing comes from the metadata of
-    the ONNX file the engine was built from."""
+    """Top-1 class of every image through an engine, preprocessed as the metadata of its ONNX file says."""
     metadata = read_metadata(onnx_path)
     session = open_session(plan_path)
     batch_size = min(batch_size, session.max_batch)
@@ -487,36 +356,22 @@ def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarr
 
 # --- timing (what trtexec measures) ---------------------------------------------------------------
 
-def _write_random_input(session: EngineSession) -> None:
-    """Fill the inputs' host buffers (the current batch) with values; timing does not depend on them."""
+def prepare_device_input(session: EngineSession, batch_size: int) -> None:
+    """Set the batch size and put an input batch on the device before any timed run, so that no run reads device
+    memory nobody wrote (the "copies excluded" rows never copy inside the loop). Timing does not depend on values."""
+    set_batch_size(session, batch_size)
     generator = np.random.default_rng(0)
     for tensor in session.inputs:
         view = host_view(session, tensor)
-        if tensor.dtype is None:
-            view[:] = generator.integers(0, 256, view.shape, dtype=np.uint8)
-        else:
-            view[:] = generator.standard_normal(view.shape).astype(tensor.dtype)
-
-
-def prepare_device_input(session: EngineSession, batch_size: int) -> None:
-    """Set the batch size and put an input batch on the device before any timed run, so that no run
-    reads device memory nobody wrote (the "copies excluded" rows never copy inside the loop)."""
-    set_batch_size(session, batch_size)
-    _write_random_input(session)
+        view[:] = (generator.integers(0, 256, view.shape, dtype=np.uint8) if tensor.dtype is None
+                   else generator.standard_normal(view.shape).astype(tensor.dtype))
     enqueue_copy_in(session)
     session.stream.synchronize()
 
 
-def time_engine(session: EngineSession, batch_size: int, timing, include_copies: bool) -> tuple[list[float], float, dict]:
-    """Per-iteration GPU time in ms (CUDA events on the engine's stream), the wall-clock seconds of the
-    timed iterations, and what the warm-up did.
-
-    ``timing`` is a ``benchmark.TimingPlan`` (time-based warm-up and a minimum measuring time, as trtexec).
-    ``include_copies=False`` times only the engine (trtexec's "GPU Compute Time");
-    ``True`` adds the host-to-device and device-to-host copies (trtexec's "Latency").
-    """
-    from .benchmark import time_gpu_iterations
-
+def time_engine(session: EngineSession, batch_size: int, timing: TimingPlan, include_copies: bool):
+    """``time_gpu_iterations`` with CUDA events on the engine's stream: without copies trtexec's "GPU Compute Time",
+    ``include_copies`` adds the copies in and out ("Latency")."""
     cuda = import_pycuda()
     prepare_device_input(session, batch_size)
 
@@ -534,34 +389,31 @@ def time_engine(session: EngineSession, batch_size: int, timing, include_copies:
 
 def torch_cuda():
     """``torch.cuda``, whose CUDA-graph capture ``time_engine_cuda_graph`` uses (pycuda cannot capture graphs)."""
-    import torch
-
     return torch.cuda
 
 
-def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing) -> tuple[list[float], float, dict]:
-    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does
-    by default. pycuda cannot capture graphs, so the capture runs on a PyTorch stream."""
-    from .benchmark import time_gpu_iterations
-
+def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing: TimingPlan):
+    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does by default.
+    pycuda cannot capture graphs, so the capture runs on a PyTorch stream: it needs PyTorch's CUDA."""
     cuda_api = torch_cuda()
+    if not cuda_api.is_available():
+        raise TutorialError("CUDA-graph timing captures the engine with PyTorch, and PyTorch sees no CUDA GPU here "
+                            "(a CPU-only torch build?); the eager rows are timed with time_engine.")
     prepare_device_input(session, batch_size)  # input on the device, no copy left pending on the engine's stream
     capture_stream = cuda_api.Stream()
     if not session.context.execute_async_v3(capture_stream.cuda_stream):  # one run before capture, as TensorRT requires
         raise TutorialError("execute_async_v3 failed before CUDA graph capture; the log lines above say why.")
     capture_stream.synchronize()
-    graph = cuda_api.CUDAGraph()
-    captured = None
+    graph, captured, cuda_error = cuda_api.CUDAGraph(), None, None
     try:
         with cuda_api.graph(graph, stream=capture_stream, capture_error_mode="thread_local"):
             captured = session.context.execute_async_v3(capture_stream.cuda_stream)
     except RuntimeError as error:  # ending an invalidated capture raises; say what failed, not only CUDA's words
+        cuda_error = error
+    if cuda_error or not captured:
+        cuda_said = f"; CUDA said: {str(cuda_error).splitlines()[0] if str(cuda_error) else cuda_error!r}" if cuda_error else ""
         raise TutorialError(f"This engine cannot be captured in a CUDA graph (execute_async_v3 during capture returned "
-                            f"{captured}; CUDA said: {str(error).splitlines()[0] if str(error) else error!r}). "
-                            f"Time it with time_engine instead.") from error
-    if not captured:
-        raise TutorialError("This engine cannot be captured in a CUDA graph (execute_async_v3 returned False during "
-                            "capture); time it with time_engine instead.")
+                            f"{captured}{cuda_said}); time it with time_engine instead.") from cuda_error
     with cuda_api.stream(capture_stream):
         return time_gpu_iterations(graph.replay, new_event=lambda: cuda_api.Event(enable_timing=True),
                                    record=lambda event: event.record(capture_stream),
@@ -572,12 +424,7 @@ def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing) -> t
 # --- which precision did each layer get? ----------------------------------------------------------
 
 def engine_layer_information(session: EngineSession) -> dict:
-    """The engine inspector's JSON for all layers (needs an engine built with DETAILED verbosity).
-
-    The session's execution context is handed to the inspector: with a dynamic batch dimension
-    the tensor formats are only known for concrete shapes (without it TensorRT 10 writes
-    "N/A due to dynamic shapes").
-    """
+    """The engine inspector's JSON for all layers (DETAILED verbosity), for the session's concrete shapes."""
     trt = import_tensorrt()
     inspector = session.engine.create_engine_inspector()
     inspector.execution_context = session.context
@@ -585,23 +432,14 @@ def engine_layer_information(session: EngineSession) -> dict:
 
 
 PRECISION_PATTERNS = (  # (label, regex on a tensor's data-type text); the first match wins
-    ("INT8", r"\bint8\b|\bi8\b"),
-    ("FP8", r"\bfp8\b|\be4m3\b"),
-    ("FP16", r"\bfp16\b|\bhalf\b"),
-    ("BF16", r"\bbf16\b"),
-    ("FP32", r"\bfp32\b|\bfloat\b"),
-    ("INT32", r"\bint32\b"),
-    ("INT64", r"\bint64\b"),
-    ("BOOL", r"\bbool\b"),
+    ("INT8", r"\bint8\b|\bi8\b"), ("FP8", r"\bfp8\b|\be4m3\b"), ("FP16", r"\bfp16\b|\bhalf\b"), ("BF16", r"\bbf16\b"),
+    ("FP32", r"\bfp32\b|\bfloat\b"), ("INT32", r"\bint32\b"), ("INT64", r"\bint64\b"), ("BOOL", r"\bbool\b"),
 )
 
 
 def tensor_precision(tensor: dict) -> str:
-    """Precision label of one tensor entry of the inspector JSON, in either schema.
-
-    TensorRT 10.x writes one text field ``"Format/Datatype": "Row major linear FP32"``; 11.x splits it
-    into a data-type field and a ``"Format"`` field. The data-type field is read first when present.
-    """
+    """Precision label of one tensor of the inspector JSON: 10.x writes ``"Format/Datatype": "Row major linear FP32"``,
+    11.x a data-type field (read first) and ``"Format"``."""
     for key in ("DataType", "Datatype", "Format/Datatype", "Format"):
         text = str(tensor.get(key, "")).lower()
         for label, pattern in PRECISION_PATTERNS:
@@ -611,9 +449,8 @@ def tensor_precision(tensor: dict) -> str:
 
 
 def layer_compute_precision(layer: dict) -> str:
-    """The precision a layer computes in, judged from its inputs (then outputs) and tactic name."""
-    tactic = str(layer.get("TacticName", "")).lower()
-    if re.search(r"i8i8|int8", tactic):
+    """The precision a layer computes in, judged from its tactic name, then its inputs, then its outputs."""
+    if re.search(r"i8i8|int8", str(layer.get("TacticName", "")).lower()):
         return "INT8"
     for tensors in (layer.get("Inputs", []), layer.get("Outputs", [])):
         labels = [tensor_precision(tensor) for tensor in tensors if isinstance(tensor, dict)]
@@ -624,12 +461,8 @@ def layer_compute_precision(layer: dict) -> str:
 
 
 def parse_layer_information(info: dict) -> dict:
-    """A schema-independent summary of the inspector JSON (TensorRT 10.x or 11.x).
-
-    Returns ``{"schema": "10.x"|"11.x"|"unknown", "io_tensors": [names], "layers": [{"name", "type",
-    "precision", "inputs", "outputs", "tactic"}]}``. Raises a TutorialError when the layers carry names only
-    (the engine was not built with ProfilingVerbosity.DETAILED).
-    """
+    """A summary of the inspector JSON of TensorRT 10.x or 11.x: ``{"schema", "io_tensors": [names], "layers":
+    [{"name", "type", "precision", "inputs", "outputs", "tactic"}]}``."""
     if not isinstance(info, dict) or "Layers" not in info:
         raise TutorialError("This is not engine-inspector JSON (no 'Layers' entry).")
     if "I/O Tensors" in info:
@@ -643,19 +476,16 @@ def parse_layer_information(info: dict) -> dict:
         if not isinstance(layer, dict):
             raise TutorialError("The inspector returned layer names only: build the engine with "
                                 "ProfilingVerbosity.DETAILED (build_engine_plan does) to see precisions.")
-        layers.append({
-            "name": layer.get("Name", ""),
-            "type": layer.get("LayerType", "unknown"),
-            "precision": layer_compute_precision(layer),
-            "inputs": [tensor_precision(t) for t in layer.get("Inputs", []) if isinstance(t, dict)],
-            "outputs": [tensor_precision(t) for t in layer.get("Outputs", []) if isinstance(t, dict)],
-            "tactic": layer.get("TacticName", ""),
-        })
+        layers.append({"name": layer.get("Name", ""), "type": layer.get("LayerType", "unknown"),
+                       "precision": layer_compute_precision(layer),
+                       "inputs": [tensor_precision(t) for t in layer.get("Inputs", []) if isinstance(t, dict)],
+                       "outputs": [tensor_precision(t) for t in layer.get("Outputs", []) if isinstance(t, dict)],
+                       "tactic": layer.get("TacticName", "")})
     return {"schema": schema, "io_tensors": io_names, "layers": layers}
 
 
 def precision_counts(summary: dict) -> dict[str, int]:
-    """How many layers compute in each precision, from ``parse_layer_information``'s summary."""
+    """How many layers compute in each precision (most first), from ``parse_layer_information``'s summary."""
     counts: dict[str, int] = {}
     for layer in summary["layers"]:
         counts[layer["precision"]] = counts.get(layer["precision"], 0) + 1
@@ -664,24 +494,15 @@ def precision_counts(summary: dict) -> dict[str, int]:
 
 # --- the same with trtexec ------------------------------------------------------------------------
 
-def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAME, input_chw: tuple[int, ...] = (3, 32, 32),
-                     min_batch: int = 1, opt_batch: int = 32, max_batch: int = 512, batch_size: int = 1,
-                     workspace_mib: int = 2048) -> dict[str, str]:
-    """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x.
-
-    Neither uses --fp16/--int8: the precision comes from the ONNX model (10.x needs --stronglyTyped
-    for that; 11.x always types strongly, and removed the precision flags). Both time the same way:
-    CUDA graphs, copies excluded and spin-wait synchronization, which are trtexec 11's defaults and
-    10.x's options.
-    """
+def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAME, input_chw=(3, 32, 32), min_batch=1,
+                     opt_batch=32, max_batch=512, batch_size=1, workspace_mib=2048) -> dict[str, str]:
+    """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x. No --fp16/--int8: the
+    ONNX model sets the precision (10.x needs --stronglyTyped). Both time with CUDA graphs, no copies, spin-wait."""
     dims = "x".join(map(str, input_chw))
-    common = [
-        "trtexec", f"--onnx={onnx_path}", f"--saveEngine={plan_path}",
-        f"--minShapes={input_name}:{min_batch}x{dims}", f"--optShapes={input_name}:{opt_batch}x{dims}",
-        f"--maxShapes={input_name}:{max_batch}x{dims}", f"--shapes={input_name}:{batch_size}x{dims}",
-        f"--memPoolSize=workspace:{workspace_mib}", "--noTF32", "--profilingVerbosity=detailed",
-        f"--exportLayerInfo={Path(plan_path).with_suffix('.layers.json')}", "--timingCacheFile=timing.cache",
-    ]
+    common = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={plan_path}",
+              f"--minShapes={input_name}:{min_batch}x{dims}", f"--optShapes={input_name}:{opt_batch}x{dims}",
+              f"--maxShapes={input_name}:{max_batch}x{dims}", f"--shapes={input_name}:{batch_size}x{dims}",
+              f"--memPoolSize=workspace:{workspace_mib}", "--noTF32", "--profilingVerbosity=detailed",
+              f"--exportLayerInfo={Path(plan_path).with_suffix('.layers.json')}", "--timingCacheFile=timing.cache"]
     tensorrt_10 = [*common, "--stronglyTyped", "--useCudaGraph", "--noDataTransfers", "--useSpinWait"]
-    tensorrt_11 = list(common)  # strong typing always on; CUDA graphs, no transfers, spin-wait are 11's defaults
-    return {"TensorRT 10.12+": " \\\n    ".join(tensorrt_10), "TensorRT 11.x": " \\\n    ".join(tensorrt_11)}
+    return {"TensorRT 10.12+": " \\\n    ".join(tensorrt_10), "TensorRT 11.x": " \\\n    ".join(common)}

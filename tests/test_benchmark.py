@@ -1,19 +1,22 @@
-"""helpers.benchmark: trtexec-style statistics, CPU measurements, provenance JSON, plots, command line."""
+"""helpers.gpu_timing and helpers.benchmark: trtexec-style timing and statistics, CPU measurements, plots; and
+tools/benchmark.py, their command line with the provenance record."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import time
 
+import benchmark as benchmark_tool  # tools/benchmark.py (tests/conftest.py puts tools/ on sys.path)
 import matplotlib
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from helpers import benchmark, plotting
-from helpers.config import REPO_ROOT, TutorialError
+from helpers import benchmark, gpu_timing, plotting
+from helpers.config import REPO_ROOT, TutorialError, read_json
 from helpers.onnx_export import export_onnx, model_metadata
 
 matplotlib.use("Agg")
@@ -28,7 +31,7 @@ def tiny_model():
 
 def test_statistics_of_known_latencies():
     latencies = list(range(1, 101))  # 1..100 ms
-    stats = benchmark.latency_statistics(latencies, batch_size=4, wall_seconds=10.1)
+    stats = gpu_timing.latency_statistics(latencies, batch_size=4, wall_seconds=10.1)
     assert stats["iterations"] == 100
     assert stats["median_ms"] == pytest.approx(50.5)
     assert stats["mean_ms"] == pytest.approx(50.5)
@@ -41,7 +44,7 @@ def test_statistics_of_known_latencies():
 
 
 def test_tail_latency_shows_outliers_the_median_hides():
-    stats = benchmark.latency_statistics([1.0] * 95 + [10.0] * 5, batch_size=1)
+    stats = gpu_timing.latency_statistics([1.0] * 95 + [10.0] * 5, batch_size=1)
     assert stats["median_ms"] == 1.0 and stats["p90_ms"] == 1.0
     assert stats["p99_ms"] == pytest.approx(10.0)
     assert "wall_seconds" not in stats
@@ -49,8 +52,62 @@ def test_tail_latency_shows_outliers_the_median_hides():
 
 @pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, -2.0]])
 def test_statistics_refuse_bad_latencies(bad):
-    with pytest.raises(ValueError):
-        benchmark.latency_statistics(bad, batch_size=1)
+    with pytest.raises(ValueError, match="non-empty list of finite, non-negative"):
+        gpu_timing.latency_statistics(bad, batch_size=1)
+
+
+def test_statistics_refuse_an_empty_batch_and_survive_zero_times():
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        gpu_timing.latency_statistics([1.0], batch_size=0)
+    stats = gpu_timing.latency_statistics([0.0, 0.0], batch_size=2, wall_seconds=0.0)
+    assert stats["throughput_images_per_s"] == stats["wall_throughput_images_per_s"] == float("inf")
+
+
+class _ClockEvent:
+    """A stand-in for a CUDA event on the CPU: it records the wall clock (what the notebook's lesson uses too)."""
+
+    def __init__(self):
+        self.time = None
+
+    def record(self):
+        self.time = time.perf_counter()
+
+
+def test_warm_up_and_measuring_are_time_based():
+    calls = []
+
+    def step():
+        calls.append(time.perf_counter())
+        time.sleep(0.001)
+
+    plan = gpu_timing.TimingPlan(warmup_seconds=0.05, min_seconds=0.08, min_iterations=5)
+    latencies, wall, warmup = gpu_timing.time_gpu_iterations(
+        step, new_event=_ClockEvent, record=lambda event: event.record(),
+        elapsed_ms=lambda start, end: (end.time - start.time) * 1000, synchronize=lambda: None, timing=plan)
+    assert warmup["warmup_seconds"] >= 0.05 and warmup["warmup_iterations"] >= 10  # a count of 3 took 3 ms
+    assert wall >= 0.08 and len(latencies) >= 20 and all(value >= 1.0 for value in latencies)
+    assert len(calls) == warmup["warmup_iterations"] + len(latencies)
+    few = gpu_timing.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=7)
+    latencies, _, warmup = gpu_timing.time_gpu_iterations(step, _ClockEvent, lambda event: event.record(),
+                                                          lambda s, e: 1.0, lambda: None, few)
+    assert len(latencies) == 7 and warmup["warmup_iterations"] == 1
+
+
+def test_every_timed_iteration_sits_between_its_two_events_and_the_stream_is_synchronized():
+    log = []
+    plan = gpu_timing.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=3)
+    gpu_timing.time_gpu_iterations(lambda: log.append("step"), new_event=lambda: len(log),
+                                   record=lambda event: log.append("event"), elapsed_ms=lambda start, end: 0.0,
+                                   synchronize=lambda: log.append("sync"), timing=plan)
+    assert log == ["step", "sync"] + ["event", "step", "event"] * 3 + ["sync"]
+
+
+def test_profile_timing_plans():
+    assert gpu_timing.timing_plan("full", 200) == gpu_timing.TimingPlan(0.2, 1.0, 200)
+    assert gpu_timing.timing_plan("quick", 10) == gpu_timing.TimingPlan(0.2, 0.25, 10)
+    assert gpu_timing.timing_plan("quick", 0).min_iterations == 1
+    assert gpu_timing.TimingPlan().warmup_seconds >= 0.2  # trtexec's --warmUp=200 ms
+    assert gpu_timing.TimingPlan().as_dict() == {"warmup_seconds": 0.2, "min_seconds": 1.0, "min_iterations": 10}
 
 
 def test_warmup_and_cpu_plan():
@@ -74,7 +131,7 @@ def test_cpu_measurements_of_pytorch_and_onnxruntime(tiny_model, tmp_path):
     assert len(lines) == 4 and "median" in lines[0]
 
 
-FAST = benchmark.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=5)
+FAST = gpu_timing.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=5)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
@@ -114,48 +171,47 @@ def test_gpu_baselines_eager_and_cuda_graph(tiny_model):
         assert (row["tf32_matmul"], row["tf32_cudnn"]) == ((False, False) if row["precision"] == "FP32" else
                                                            (row["tf32_matmul"], row["tf32_cudnn"]))
         assert row["iterations"] >= 5 and row["warmup_iterations"] >= 1
-    assert len({benchmark.row_key(row) for row in rows}) == len(rows)
+    assert len({(row["label"], row["batch_size"], row["data_copy"], row["launch"]) for row in rows}) == len(rows)
     assert len(benchmark.launch_overhead_rows(rows)) == 4
     assert next(tiny_model.parameters()).device.type == "cpu"  # the caller's model is untouched
 
 
-def test_provenance_names_versions_and_machine():
-    record = benchmark.provenance("quick")
-    assert record["profile"] == "quick"
-    assert record["versions"]["torch"] == torch.__version__
-    assert record["versions"]["onnxruntime"] and record["versions"]["numpy"] == np.__version__
-    assert record["cpu"] and record["python"]
+def test_provenance_is_the_machine_record_with_driver_and_commit():
+    from helpers.envcheck import machine_record, package_version
+
+    record = benchmark_tool.provenance("quick")
+    assert record["profile"] == "quick" and record["git_commit"] and record["nvidia_driver"]
+    assert set(machine_record()) <= set(record) and record["versions"]["torch"] == package_version("torch")
+    assert record["versions"]["onnxruntime"] and record["versions"]["numpy"] == np.__version__ and record["cpu"]
     if torch.cuda.is_available():
-        assert record["gpu"]["name"] and record["gpu"]["driver"] and record["gpu"]["cuda_runtime_torch"]
+        assert record["gpu"]["name"] and record["gpu"]["cuda_runtime_torch"] and not record["nvidia_driver"].startswith("unknown")
     else:
         assert record["gpu"] is None
-    assert "tensorrt" in record["versions"] and record["versions"]["tensorrt"]
     json.dumps(record)  # serializable as it is
 
 
-def test_results_json_round_trip(tmp_path):
+def test_the_driver_version_says_why_it_is_unknown(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi
+    assert benchmark_tool.nvidia_driver_version() == "unknown (no nvidia-smi on PATH)"
+    failing = tmp_path / "nvidia-smi"
+    failing.write_text("#!/bin/sh\nexit 9\n")
+    failing.chmod(0o755)
+    assert benchmark_tool.nvidia_driver_version() == "unknown (nvidia-smi failed: CalledProcessError)"
+    failing.write_text("#!/bin/sh\necho 580.95.05\n")
+    assert benchmark_tool.nvidia_driver_version() == "580.95.05"
+
+
+def test_results_are_written_in_one_step_and_read_back(tmp_path):
     rows = [benchmark.measurement("PyTorch FP32 (CPU)", "PyTorch", "FP32", "cpu", 8, "n/a (CPU)", "wall clock",
                                   [2.0, 3.0, 4.0])]
-    record = benchmark.results_record(rows, benchmark.provenance("quick"),
-                                      skipped=[{"step": "TensorRT", "reason": "not installed"}], settings={"iterations": 3})
-    path = benchmark.save_results(tmp_path / "out" / "benchmark.json", record)
-    loaded = benchmark.load_results(path)
-    assert loaded["schema"] == benchmark.SCHEMA
-    assert loaded["measurements"][0]["median_ms"] == 3.0
+    record = {"provenance": benchmark_tool.provenance("quick"), "settings": {"iterations": 3}, "measurements": rows,
+              "skipped": [{"step": "TensorRT", "reason": "not installed"}]}
+    path = benchmark_tool.write_results(tmp_path / "out" / "benchmark.json", record)
+    loaded = read_json(path)
+    assert loaded["measurements"][0]["median_ms"] == 3.0 and loaded["settings"] == {"iterations": 3}
     assert loaded["skipped"] == [{"step": "TensorRT", "reason": "not installed"}]
-    assert loaded["provenance"]["versions"]["torch"] == torch.__version__
-    assert not list(path.parent.glob("*.partial"))
-
-
-def test_results_without_provenance_or_schema_are_refused(tmp_path):
-    with pytest.raises(TutorialError):
-        benchmark.save_results(tmp_path / "x.json", {"measurements": []})
-    (tmp_path / "other.json").write_text(json.dumps({"schema": "something else"}))
-    with pytest.raises(TutorialError, match="not a benchmark result"):
-        benchmark.load_results(tmp_path / "other.json")
-    (tmp_path / "broken.json").write_text("{")
-    with pytest.raises(TutorialError, match="not a readable"):
-        benchmark.load_results(tmp_path / "broken.json")
+    assert loaded["provenance"]["versions"] == record["provenance"]["versions"]
+    assert not list(path.parent.glob("*.partial")) and not benchmark_tool.made_with_test_double(loaded)
 
 
 def _row(label, runtime, device, batch, copy, median):
@@ -208,25 +264,29 @@ def test_accuracy_rows_next_to_each_other():
     low, high = rows[0].pop("interval_95")
     assert rows[0] == {"model": "PyTorch FP32", "accuracy": 0.75, "agreement_with_reference": 1.0, "images": 4}
     assert 0.2 < low < 0.75 < high < 1.0  # four images leave a wide interval
-    rows[0]["interval_95"] = [low, high]
-    assert f"PyTorch FP32       {low:.4f}-{high:.4f}" in benchmark.format_rows(rows, ["model", "interval_95"])
+    assert rows[1]["model"] == "ONNX Runtime INT8" and rows[1]["images"] == 4
     assert rows[1]["accuracy"] == 0.5 and rows[1]["agreement_with_reference"] == 0.75
-    table = benchmark.format_rows(rows, ["model", "accuracy"])
-    assert "ONNX Runtime INT8  0.5000" in table
-    with pytest.raises(ValueError):
+    assert rows[1]["interval_95"][0] < 0.5 < rows[1]["interval_95"][1]
+    with pytest.raises(ValueError, match="reference 'b' is not among"):
         benchmark.accuracy_rows({"a": labels}, labels, reference="b")
+    with pytest.raises(ValueError, match="a: 3 predictions for 4 labels"):
+        benchmark.accuracy_rows({"a": labels[:3]}, labels, reference="a")
 
 
 def test_command_line_runs_without_jupyter(tmp_path):
     """What the lead runs on the GPU machine; here it measures the CPU and records why the GPU part skipped."""
     out = tmp_path / "cli.json"
-    script = ("import sys; from helpers import benchmark; "
-              f"code = benchmark.main(['--out', {str(out)!r}, '--batch-sizes', '1,2', '--iterations', '3', '--cpu', "
-              f"'--plots', {str(tmp_path / 'plots')!r}]); "
+    script = ("import runpy, sys; "
+              f"sys.argv = ['tools/benchmark.py', '--out', {str(out)!r}, '--batch-sizes', '1,2', '--iterations', '3', "
+              f"'--cpu', '--plots', {str(tmp_path / 'plots')!r}]; "
+              "code = 0\ntry:\n    runpy.run_path('tools/benchmark.py', run_name='__main__')\n"
+              "except SystemExit as exit:\n    code = exit.code\n"
               "assert 'IPython' not in sys.modules, 'IPython was imported'; sys.exit(code)")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    record = benchmark.load_results(out)
+    record = read_json(out)
+    assert record["made_by"] == "tools/benchmark.py" and record["provenance"]["git_commit"]
+    assert record["settings"]["command"].startswith("python tools/benchmark.py --out ")
     cpu_rows = [row for row in record["measurements"] if row["device"] == "cpu"]
     assert [row["batch_size"] for row in cpu_rows] == [1, 2]
     assert record["settings"]["cpu_iterations"] == 3 and record["settings"]["weights"].startswith("random")
@@ -241,7 +301,9 @@ def test_command_line_runs_without_jupyter(tmp_path):
 
 
 def test_batch_size_argument_is_checked():
-    assert benchmark.parse_batch_sizes("1,8,32") == (1, 8, 32)
-    for bad in ("", "0,1", "a,b"):
-        with pytest.raises(Exception):
-            benchmark.parse_batch_sizes(bad)
+    import argparse
+
+    assert benchmark_tool.parse_batch_sizes("1,8,32") == (1, 8, 32) == benchmark_tool.parse_batch_sizes("1, 8,32,")
+    for bad, message in (("", "positive"), ("0,1", "positive"), ("a,b", "comma-separated integers")):
+        with pytest.raises(argparse.ArgumentTypeError, match=message):
+            benchmark_tool.parse_batch_sizes(bad)

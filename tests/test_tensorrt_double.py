@@ -10,7 +10,6 @@ Each fix of issue 12 has a test here that fails when the fix is taken out (noted
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +20,13 @@ from onnx import TensorProto, helper
 from torch import nn
 
 from helpers import benchmark, fp16, surgery, tensorrt_engine
-from helpers.config import TutorialError
+from helpers.config import REPO_ROOT, TutorialError
+from helpers.gpu_timing import TimingPlan
 from helpers.onnx_export import export_onnx, model_metadata, preprocess_from_metadata, read_metadata
 from helpers.onnx_runtime import onnxruntime_session, predict_onnx
 from trt_double_fixtures import load_double, trt_double, trt_double_11  # noqa: F401 (fixtures)
 
-FAST = benchmark.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=3)
+FAST = TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=3)
 pytestmark = pytest.mark.filterwarnings("error::UserWarning")  # the double's DoubleWarning is a UserWarning
 
 
@@ -67,7 +67,7 @@ def build(onnx_path, folder, batches=(1, 4, 16), **options):
 
 def test_build_load_run_agrees_with_onnxruntime(trt_double, tiny_onnx, images, tmp_path):
     record, plan = build(tiny_onnx, tmp_path)
-    assert record["tensorrt_version"].startswith(trt_double.trt.__version__) and "TEST DOUBLE" in record["tensorrt_version"]
+    assert record["tensorrt_version"] == trt_double.trt.__version__ and record["tensorrt_version"].endswith("+testdouble")
     predicted = tensorrt_engine.predict_engine(plan, tiny_onnx, images, batch_size=16)  # 16, 16, 8: two profiles
     assert np.array_equal(predicted, predict_onnx(tiny_onnx, images))
     session = tensorrt_engine.open_session(plan)
@@ -153,17 +153,17 @@ def test_a_plan_that_does_not_load_says_rebuild(trt_double, tiny_onnx, tmp_path)
         tensorrt_engine.open_session(plan)
     plan.write_bytes(b"not a plan")
     with pytest.raises(TutorialError, match="cannot load"):
-        tensorrt_engine.load_engine(plan)
+        tensorrt_engine.open_session(plan)
     with pytest.raises(TutorialError, match="does not exist"):
-        tensorrt_engine.load_engine(tmp_path / "absent.plan")
+        tensorrt_engine.open_session(tmp_path / "absent.plan")
 
 
 def test_a_plan_of_the_other_release_does_not_load(tiny_onnx, tmp_path, monkeypatch):
     load_double("10", monkeypatch)
     _, plan = build(tiny_onnx, tmp_path)
     load_double("11", monkeypatch)
-    with pytest.raises(TutorialError, match="cannot load"):
-        tensorrt_engine.load_engine(plan)
+    with pytest.raises(TutorialError, match=r"TensorRT 11\.4\.0\.106\+testdouble cannot load"):
+        tensorrt_engine.open_session(plan)
 
 
 def test_execute_and_set_input_shape_failures_become_clear_errors(trt_double_11, tiny_onnx, images, tmp_path):
@@ -189,6 +189,8 @@ def test_parser_errors_are_all_reported(trt_double_11, resnet18_int8_raw_onnx, t
     message = str(caught.value)
     count = int(message.split(" with ")[1].split(" error")[0])
     assert count >= 40 and f"  {count}. In node" in message and "UINT8" in message and "INT32" in message
+    assert "  1. In node" in message and f"  {count + 1}." not in message
+    assert message.splitlines()[-1].startswith("An INT8 graph must be the fixed one from notebook 03")
 
 
 # --- issue 12, item 3: a profile per batch size ------------------------------------------------------
@@ -212,12 +214,53 @@ def test_a_tensorrt_older_than_10_12_is_named(trt_double_11, monkeypatch):
         tensorrt_engine.import_tensorrt()
 
 
-def test_no_profile_for_a_batch_is_a_clear_error():
-    with pytest.raises(TutorialError, match="No optimization profile of this engine covers batch size 64"):
-        tensorrt_engine.profile_for_batch([(1, 8, 8), (1, 32, 32)], 64)
-    with pytest.raises(TutorialError, match="positive"):
-        tensorrt_engine.batch_profiles([0, 4])
-    assert tensorrt_engine.batch_profiles([16, 1, 4, 4]) == [(1, 1, 1), (1, 4, 4), (1, 16, 16)]
+def test_pycuda_must_see_a_gpu(trt_double_11):
+    """The GPU check goes through pycuda (init, then Device.count), the library that runs the engines."""
+    assert tensorrt_engine.tensorrt_unavailable_reason() is None and trt_double_11.device.DEVICE.initialized
+    trt_double_11.device.DEVICE.gpu_count = 0
+    assert tensorrt_engine.tensorrt_unavailable_reason(install_hint=False) == "pycuda sees no CUDA GPU"
+    assert tensorrt_engine.installed_tensorrt_version() == "not usable here: pycuda sees no CUDA GPU"
+    trt_double_11.device.DEVICE.gpu_count = 1
+    trt_double_11.device.fail_next("init")
+    reason = tensorrt_engine.tensorrt_unavailable_reason()
+    assert reason.startswith("pycuda found no usable CUDA driver (Error: cuInit failed: no CUDA-capable device")
+    assert "pip install pycuda" in reason
+    trt_double_11.device.fail_next("init")
+    with pytest.raises(TutorialError, match="TensorRT cannot run here: pycuda found no usable CUDA driver"):
+        tensorrt_engine.import_tensorrt()
+
+
+def test_the_device_count_needs_the_driver_initialized(trt_double_11):
+    trt_double_11.device.reset()  # a process that never called init
+    with pytest.raises(trt_double_11.cuda.LogicError, match="initialization error"):
+        trt_double_11.cuda.Device.count()
+    trt_double_11.cuda.init()
+    assert trt_double_11.cuda.Device.count() == 1
+
+
+def test_configure_builder_sets_one_checked_profile_per_batch(trt_double_11, tiny_onnx):
+    trt = trt_double_11.trt
+    logger = tensorrt_engine.get_logger(trt)
+    builder = trt.Builder(logger)
+    network, parser = tensorrt_engine.parse_onnx_into_network(trt, builder, logger, tiny_onnx)
+    config, status = tensorrt_engine.configure_builder(trt, builder, "input", (3, 32, 32), [(1, 1, 1), (2, 8, 16)],
+                                                       1 << 20, b"", False)
+    assert status == "fresh" and config.num_optimization_profiles == 2
+    assert config.get_memory_pool_limit(trt.MemoryPoolType.WORKSPACE) == 1 << 20
+    engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(builder.build_serialized_network(network, config)))
+    assert [tuple(shape) for shape in engine.get_tensor_profile_shape("input", 1)] == [(2, 3, 32, 32), (8, 3, 32, 32),
+                                                                                        (16, 3, 32, 32)]
+    with pytest.raises(TutorialError, match="1 <= min <= opt <= max, got 8, 4, 512"):
+        tensorrt_engine.configure_builder(trt, builder, "input", (3, 32, 32), [(8, 4, 512)], 1 << 20, b"", False)
+
+
+def test_a_rebuild_replaces_the_plan_in_one_step(trt_double_11, tiny_onnx, tmp_path):
+    plan = tmp_path / "tiny_fp32.plan"
+    plan.write_bytes(b"old engine")
+    record, built = build(tiny_onnx, tmp_path)
+    assert built == plan and plan.read_bytes() != b"old engine" and record["plan_bytes"] == plan.stat().st_size
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["tiny_fp32.plan"]  # no .partial left behind
+    tensorrt_engine.open_session(plan)  # the new bytes are a whole plan
 
 
 # --- issue 12, items 4, 5, 11, 12: timing --------------------------------------------------------------
@@ -234,7 +277,7 @@ def test_cuda_graph_rows_are_their_own_rows(trt_double, tiny_onnx, tmp_path):
     """Issue 12, item 11: CUDA-graph rows no longer share label, batch and copy setting with the eager ones."""
     _, plan = build(tiny_onnx, tmp_path)
     rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lambda line: None)
-    keys = [benchmark.row_key(row) for row in rows]
+    keys = [(row["label"], row["batch_size"], row["data_copy"], row["launch"]) for row in rows]
     assert len(keys) == len(set(keys)) == 6
     assert {row["label"] for row in rows if row["launch"] == "CUDA graph"} == {"TensorRT FP32 (CUDA graph)"}
     assert {(row["label"], row["data_copy"]) for row in benchmark.rows_for_plot(rows, "excluded")} == {("TensorRT FP32", "excluded")}
@@ -254,13 +297,30 @@ def test_a_failed_capture_says_why_and_keeps_the_eager_rows(trt_double, tiny_onn
     with pytest.raises(TutorialError, match="failed before CUDA graph capture"):
         tensorrt_engine.time_engine_cuda_graph(session, 4, FAST)
     trt_double.device.fail_next("execute_async_v3 during capture, capture kept")  # False, but CUDA raises nothing
-    with pytest.raises(TutorialError, match="returned False during capture"):
+    with pytest.raises(TutorialError, match="during capture returned False"):
         tensorrt_engine.time_engine_cuda_graph(session, 4, FAST)
     skipped = []
     trt_double.device.fail_next("execute_async_v3 during capture")  # batch 1's capture fails: no graph rows at all
     rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lambda line: None, skipped=skipped)
     assert [row["launch"] for row in rows] == ["eager", "eager", "eager", "eager"]
     assert len(skipped) == 1 and "cannot be captured" in skipped[0]["reason"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="PyTorch sees a GPU here")
+def test_without_a_gpu_for_pytorch_the_cuda_graph_rows_are_skipped_with_the_reason(trt_double_11, tiny_onnx, tmp_path,
+                                                                                   monkeypatch):
+    """What notebook 04 does under the double: PyTorch (which captures the graphs) sees no GPU; the eager rows stay."""
+    monkeypatch.setattr(tensorrt_engine, "torch_cuda", lambda: torch.cuda)  # the real one, as in the notebook
+    _, plan = build(tiny_onnx, tmp_path)
+    with pytest.raises(TutorialError, match="PyTorch sees no CUDA GPU"):
+        tensorrt_engine.time_engine_cuda_graph(tensorrt_engine.open_session(plan), 4, FAST)
+    skipped, lines = [], []
+    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lines.append, skipped=skipped)
+    assert [(row["batch_size"], row["data_copy"], row["launch"]) for row in rows] == [
+        (1, "excluded", "eager"), (1, "included", "eager"), (4, "excluded", "eager"), (4, "included", "eager")]
+    assert [entry["step"] for entry in skipped] == ["TensorRT FP32 CUDA-graph timing"]  # tried once, not per batch
+    assert skipped[0]["reason"].startswith("batch 1: CUDA-graph timing captures the engine with PyTorch")
+    assert sum("no CUDA-graph rows" in line for line in lines) == 1
 
 
 def test_a_capture_without_a_run_after_the_shape_change_is_refused(trt_double_11, tiny_onnx, tmp_path):
@@ -281,21 +341,38 @@ def test_rows_record_their_warm_up_profile_and_tensorrt(trt_double_11, tiny_onnx
     rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (4,), FAST, log=lambda line: None)
     for row in rows:
         assert row["timing"] == FAST.as_dict() and row["warmup_iterations"] >= 1 and row["warmup_seconds"] >= 0
-        assert row["profile"] == {"index": 1, "min": 1, "opt": 4, "max": 4} and "TEST DOUBLE" in row["tensorrt"]
+        assert row["profile"] == {"index": 1, "min": 1, "opt": 4, "max": 4} and row["tensorrt"].endswith("+testdouble")
         assert row["iterations"] >= FAST.min_iterations
 
 
-def test_results_from_the_double_are_refused_under_results(trt_double_11, tiny_onnx, tmp_path):
-    from helpers.config import REPO_ROOT
+def test_the_double_marks_every_record_by_its_version(trt_double_11, tiny_onnx, tmp_path):
+    """No helper knows the double: its version label reaches the build record, every row and the machine record."""
+    from helpers.envcheck import machine_record
+
+    build_record, plan = build(tiny_onnx, tmp_path)
+    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1,), FAST, log=lambda line: None)
+    machine = machine_record()
+    assert machine["versions"]["tensorrt"] == build_record["tensorrt_version"] == "11.4.0.106+testdouble"
+    assert rows and all(row["tensorrt"] == "11.4.0.106+testdouble" for row in rows)
+
+
+def test_records_of_the_double_are_never_written_under_results(trt_double_11, tiny_onnx, tmp_path):
+    import benchmark as benchmark_tool  # tools/benchmark.py
+    import run_tensorrt_notebook
 
     _, plan = build(tiny_onnx, tmp_path)
     rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1,), FAST, log=lambda line: None)
-    record = benchmark.results_record(rows, benchmark.provenance("quick"))
-    assert benchmark.from_test_double(record)
-    with pytest.raises(TutorialError, match="test double"):
-        benchmark.save_results(REPO_ROOT / "results" / "never-written" / "benchmark.json", record)
+    notebook_record = {"provenance": benchmark_tool.provenance("quick"), "settings": {"engine_builds": []},
+                       "measurements": rows, "skipped": []}
+    written = benchmark_tool.write_results(tmp_path / "benchmark.json", notebook_record)  # elsewhere it is fine
+    run = run_tensorrt_notebook.run_record(written, "2026-01-01T00:00:00+00:00", 12.5, tmp_path / "executed.ipynb", "test")
+    assert run["from_test_double"] and run["tensorrt"] == "11.4.0.106+testdouble" and run["tensorrt_rows"] == 3
+    assert run["git_commit"] and run["nvidia_driver"] and run["measurements"] == rows
+    for record in (notebook_record, run):
+        with pytest.raises(TutorialError, match="test double of TensorRT"):
+            benchmark_tool.write_results(REPO_ROOT / "results" / "never-written" / "benchmark.json", record)
     assert not (REPO_ROOT / "results" / "never-written").exists()
-    assert benchmark.save_results(tmp_path / "benchmark.json", record).is_file()  # elsewhere it is fine
+    assert not benchmark_tool.made_with_test_double({**notebook_record, "measurements": [], "provenance": {}})
 
 
 # --- issue 12, item 8: BF16 / FP8 tensors ---------------------------------------------------------------
@@ -313,13 +390,13 @@ def test_bf16_and_fp8_tensors_get_raw_byte_buffers(trt_double, raw_types_onnx, t
         tensorrt_engine.infer(session, np.zeros((2, 8), np.float32))
 
 
-def test_numpy_dtype_follows_nptype_and_falls_back(trt_double):
+def test_nptype_has_no_numpy_type_for_the_narrow_types(trt_double):
+    """As the real __init__.py: io_tensors falls back to raw bytes by itemsize where nptype raises TypeError."""
     trt = trt_double.trt
-    assert tensorrt_engine.numpy_dtype(trt, trt.DataType.HALF) == np.float16
+    assert trt.nptype(trt.DataType.HALF) is np.float16 and trt.DataType.HALF.itemsize == 2
     for name, size in (("BF16", 2), ("FP8", 1), ("INT4", 0.5), ("FP4", 0.5)):
         with pytest.raises(TypeError):
             trt.nptype(getattr(trt.DataType, name))  # what broke io_tensors before the fix
-        assert tensorrt_engine.numpy_dtype(trt, getattr(trt.DataType, name)) is None
         assert getattr(trt.DataType, name).itemsize == size
 
 
@@ -510,69 +587,32 @@ def test_int8_engines_layers_and_precisions(trt_double, resnet_variants, tmp_pat
     assert counts["INT8 + FP16"]["FP16"] == counts["INT8"]["FP32"] and counts["INT8 + FP16"].get("FP32", 0) == 0
 
 
-# --- issue 12, item 4: time-based warm-up and a minimum measuring time ----------------------------------
-
-class _FakeEvent:
-    def __init__(self, clock):
-        self.clock, self.time = clock, None
-
-    def record(self):
-        self.time = self.clock()
-
-
-def test_warm_up_and_measuring_are_time_based():
-    import time
-
-    calls = []
-
-    def step():
-        calls.append(time.perf_counter())
-        time.sleep(0.001)
-
-    plan = benchmark.TimingPlan(warmup_seconds=0.05, min_seconds=0.08, min_iterations=5)
-    latencies, wall, warmup = benchmark.time_gpu_iterations(
-        step, new_event=lambda: _FakeEvent(time.perf_counter), record=lambda event: event.record(),
-        elapsed_ms=lambda start, end: (end.time - start.time) * 1000, synchronize=lambda: None, timing=plan)
-    assert warmup["warmup_seconds"] >= 0.05 and warmup["warmup_iterations"] >= 10  # a count of 3 took 3 ms
-    assert wall >= 0.08 and len(latencies) >= 20 and all(value >= 1.0 for value in latencies)
-    assert len(calls) == warmup["warmup_iterations"] + len(latencies)
-    few = benchmark.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations=7)
-    latencies, _, warmup = benchmark.time_gpu_iterations(step, lambda: _FakeEvent(time.perf_counter),
-                                                        lambda event: event.record(), lambda s, e: 1.0, lambda: None, few)
-    assert len(latencies) == 7 and warmup["warmup_iterations"] == 1
-
-
-def test_profile_timing_plans():
-    assert benchmark.timing_plan("full", 200) == benchmark.TimingPlan(0.2, 1.0, 200)
-    assert benchmark.timing_plan("quick", 10) == benchmark.TimingPlan(0.2, 0.25, 10)
-    assert benchmark.TimingPlan().warmup_seconds >= 0.2  # trtexec's --warmUp=200 ms
-
-
 # --- the command-line tools, on an engine of the double --------------------------------------------------
 
 def test_the_benchmark_command_line_times_an_engine(trt_double_11, tiny_onnx, tmp_path):
+    import benchmark as benchmark_tool  # tools/benchmark.py
+
+    from helpers.config import read_json
+
     _, plan = build(tiny_onnx, tmp_path, batches=(1, 2))
     out = tmp_path / "cli.json"
-    assert benchmark.main(["--out", str(out), "--batch-sizes", "1,2", "--iterations", "3", "--min-seconds", "0",
-                           "--warmup-seconds", "0", "--engine", f"TensorRT FP32=FP32={plan}"]) == 0
-    record = benchmark.load_results(out)
+    assert benchmark_tool.main(["--out", str(out), "--batch-sizes", "1,2", "--iterations", "3", "--min-seconds", "0",
+                                "--warmup-seconds", "0", "--engine", f"TensorRT FP32=FP32={plan}"]) == 0
+    record = read_json(out)
     assert [(row["batch_size"], row["launch"]) for row in record["measurements"]] == [
         (1, "eager"), (1, "eager"), (1, "CUDA graph"), (2, "eager"), (2, "eager"), (2, "CUDA graph")]
     assert record["settings"]["gpu_timing"] == {"warmup_seconds": 0.0, "min_seconds": 0.0, "min_iterations": 3}
-    assert benchmark.from_test_double(record)
+    assert record["provenance"]["versions"]["tensorrt"] == "11.4.0.106+testdouble"
+    assert benchmark_tool.made_with_test_double(record)
 
 
 def test_the_notebook_runner_stops_without_what_it_needs(trt_double_11, tmp_path, monkeypatch, capsys):
-    import importlib.util
+    import run_tensorrt_notebook as tool
 
-    from helpers.config import REPO_ROOT
-
-    spec = importlib.util.spec_from_file_location("run_tensorrt_notebook", REPO_ROOT / "tools" / "run_tensorrt_notebook.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
     monkeypatch.setenv("TUTORIAL_ARTIFACTS", str(tmp_path))
     monkeypatch.setenv("TUTORIAL_PROFILE", "quick")
     assert tool.main(["--no-prerequisites"]) == 3  # TensorRT usable (the double), notebooks 01-03's files missing
     assert "resnet18_fp32.pt (01_train_fp32_resnet18.ipynb)" in capsys.readouterr().out
-    monkeypatch.setattr(tensorrt_engine, "cuda_gpu_visible", lambda: False)
-    assert tool.main([]) == 2 and "Nothing was run" in capsys.readouterr().out
+    trt_double_11.device.DEVICE.gpu_count = 0  # pycuda sees no GPU
+    assert tool.main([]) == 2
+    assert "pycuda sees no CUDA GPU" in (printed := capsys.readouterr().out) and "Nothing was run" in printed

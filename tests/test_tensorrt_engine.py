@@ -18,7 +18,7 @@ import pytest
 
 from helpers import plotting, tensorrt_engine
 from helpers.config import TutorialError
-from helpers.notebook import report_skip
+from helpers.display import report_skip
 
 matplotlib.use("Agg")
 
@@ -165,24 +165,26 @@ def test_precision_chart_from_both_layouts(tmp_path):
     assert path.stat().st_size > 5000
 
 
-def test_parser_errors_are_all_reported():
-    message = tensorrt_engine.format_parser_errors("model.onnx", ["In node 3 (DequantizeLinear): uint8 input",
-                                                                  "In node 7: int32 bias"])
-    assert "2 error(s)" in message
-    assert "1. In node 3" in message and "2. In node 7" in message
-
-
 @pytest.mark.parametrize("enum_value, flags", [(0, 1), (1, 2)])  # 11.x has STRONGLY_TYPED = 0, 10.16 has 1
 def test_network_flags_follow_the_enum_value(enum_value, flags):
     namespace = SimpleNamespace(NetworkDefinitionCreationFlag=SimpleNamespace(STRONGLY_TYPED=enum_value))
     assert tensorrt_engine.strongly_typed_network_flags(namespace) == flags
 
 
-def test_batch_profile_shapes():
-    assert tensorrt_engine.batch_profile_shapes((3, 32, 32), 1, 32, 512) == ((1, 3, 32, 32), (32, 3, 32, 32), (512, 3, 32, 32))
-    assert tensorrt_engine.batch_profile_shapes((3, 32, 32), 1, 16, 16)[2] == (16, 3, 32, 32)  # below 32 is fine
-    with pytest.raises(TutorialError):
-        tensorrt_engine.batch_profile_shapes((3, 32, 32), 8, 4, 512)
+def test_one_profile_per_batch_size_tuned_for_it():
+    assert tensorrt_engine.batch_profiles([16, 1, 4, 4]) == [(1, 1, 1), (1, 4, 4), (1, 16, 16)]
+    assert tensorrt_engine.batch_profiles(tensorrt_engine.DEFAULT_PROFILE_BATCHES) == [(1, 1, 1), (1, 32, 32), (1, 512, 512)]
+    for bad in ([], [0, 4], [-1]):
+        with pytest.raises(TutorialError, match="positive"):
+            tensorrt_engine.batch_profiles(bad)
+
+
+def test_profile_for_batch_prefers_the_tuned_profile_then_the_smallest_that_fits():
+    profiles = [(1, 1, 1), (1, 4, 4), (1, 16, 16)]
+    assert [tensorrt_engine.profile_for_batch(profiles, batch) for batch in (1, 4, 16, 2, 3, 5, 15)] == [0, 1, 2, 1, 1, 2, 2]
+    assert tensorrt_engine.profile_for_batch([(1, 8, 32), (1, 16, 16)], 16) == 1  # opt wins over the range
+    with pytest.raises(TutorialError, match="No optimization profile of this engine covers batch size 17"):
+        tensorrt_engine.profile_for_batch(profiles, 17)
 
 
 def test_trtexec_commands_for_10_and_11():
@@ -207,25 +209,32 @@ def test_without_tensorrt_every_entry_point_says_why(tmp_path):
     with pytest.raises(TutorialError, match="TensorRT cannot run here"):
         tensorrt_engine.build_engine_plan(tmp_path / "model.onnx", tmp_path / "model.plan")
     with pytest.raises(TutorialError, match="TensorRT cannot run here"):
-        tensorrt_engine.load_engine(tmp_path / "model.plan")
-    with pytest.raises(TutorialError, match="TensorRT cannot run here"):
         tensorrt_engine.open_session(tmp_path / "model.plan", max_batch=8)
-    assert tensorrt_engine.installed_tensorrt_version().startswith("not usable here")
+    with pytest.raises(TutorialError, match="TensorRT cannot run here: `import tensorrt` failed"):
+        tensorrt_engine.import_tensorrt()
+    version = tensorrt_engine.installed_tensorrt_version()
+    assert version == "not usable here: " + tensorrt_engine.tensorrt_unavailable_reason(install_hint=False)
 
 
 def test_skip_line_names_the_step_and_the_reason(capsys, monkeypatch):
-    from helpers import notebook
+    from helpers import display
 
-    monkeypatch.setattr(notebook, "_skip_reasons_shown", {})  # a fresh kernel: the reason was not shown yet
+    monkeypatch.setattr(display, "_skip_reasons_shown", {})  # a fresh kernel: the reason was not shown yet
     skipped = [{"step": "earlier step", "reason": "earlier reason"}]
     line = report_skip("TensorRT INT8 engine", "no CUDA GPU visible to PyTorch", record=skipped)
     assert skipped[-1] == {"step": "TensorRT INT8 engine", "reason": "no CUDA GPU visible to PyTorch"} and len(skipped) == 2
     assert capsys.readouterr().out.strip() == line == "SKIPPED: TensorRT INT8 engine - no CUDA GPU visible to PyTorch"
 
 
-def test_save_plan_replaces_the_file_in_one_step(tmp_path):
-    target = tmp_path / "model.plan"
-    target.write_bytes(b"old engine")
-    assert tensorrt_engine.save_plan(b"new engine bytes", target) == target
-    assert target.read_bytes() == b"new engine bytes"
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.plan"]  # no .partial left behind
+def test_the_module_imports_no_benchmark_code():
+    """No import circle: tensorrt_engine times with gpu_timing, and benchmark imports tensorrt_engine, not the reverse."""
+    import ast
+
+    from helpers.config import REPO_ROOT
+
+    for module in ("tensorrt_engine", "gpu_timing"):
+        tree = ast.parse((REPO_ROOT / "helpers" / f"{module}.py").read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+        assert "benchmark" not in imported and not any(name and name.endswith(".benchmark") for name in imported), module
+    assert tensorrt_engine.time_gpu_iterations.__module__ == "helpers.gpu_timing"

@@ -107,6 +107,8 @@ class Device:
         self.clock_ms = 0.0
         self.bindings: dict[int, list] = {}  # address -> [(execution context, tensor name)]
         self.log: list[tuple[str, str]] = []  # (severity, message), as TensorRT's logger would print
+        self.initialized = False  # pycuda.driver.init() called
+        self.gpu_count = 1  # what pycuda.driver.Device.count() reports once initialized
         self.primary_context = False  # pycuda.autoprimaryctx imported
         self.first_logger = None
 
@@ -234,6 +236,10 @@ class TorchCudaGraphs:
 
     def __init__(self):
         self.current = None  # the stream of the innermost ``stream(...)`` block
+
+    @staticmethod
+    def is_available():
+        return True  # the stand-in's own simulated GPU
 
     class Stream:
         def __init__(self):

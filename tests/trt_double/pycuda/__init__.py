@@ -2,4 +2,4 @@
 
 import trt_double_device  # noqa: F401  (refuses to load outside the tests)
 
-VERSION_TEXT = "2026.1 (TEST DOUBLE)"
+VERSION_TEXT = "2026.1+testdouble"

@@ -1,7 +1,8 @@
 """Test double of ``pycuda.driver`` (tests only; see tests/trt_double/README.md).
 
-Only the names the project uses, with their documented behaviour: page-locked host arrays, device
-allocations, streams, asynchronous copies that run when the stream is synchronized, events. Every
+Only the names the project uses, with their documented behaviour: driver initialization and the device count,
+page-locked host arrays, device allocations, streams, asynchronous copies that run when the stream is synchronized,
+events. Every
 public name here exists in pycuda 2026.1's sources (tests/test_tensorrt_api.py checks).
 """
 
@@ -18,6 +19,21 @@ class Error(Exception):
 
 class LogicError(Error):
     pass
+
+
+def init(flags=0):
+    """cuInit: the driver API needs it before anything else (``pycuda.autoprimaryctx`` calls it too)."""
+    if _dev.take_fault("init"):
+        raise Error("cuInit failed: no CUDA-capable device is detected")
+    _dev.DEVICE.initialized = True
+
+
+class Device:
+    @staticmethod
+    def count():
+        if not _dev.DEVICE.initialized:
+            raise LogicError("cuDeviceGetCount failed: initialization error (call pycuda.driver.init() first)")
+        return _dev.DEVICE.gpu_count
 
 
 class _PagelockedArray(np.ndarray):

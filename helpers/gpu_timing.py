@@ -1,0 +1,83 @@
+"""Timing GPU work the way trtexec does, for PyTorch (torch.cuda) and TensorRT (pycuda) alike.
+
+Introduced in notebook 04, whose lesson writes ``time_gpu_iterations`` and checks it against this one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TimingPlan:
+    """How long a GPU row warms up and measures.
+
+    trtexec warms up for 200 ms (``--warmUp``), then runs at least 10 iterations *and* 3 s (``--duration``).
+    A warm-up counted in iterations lasts a few ms at batch 1: too short for the GPU's clocks to ramp up.
+    """
+
+    warmup_seconds: float = 0.2
+    min_seconds: float = 1.0
+    min_iterations: int = 10
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def timing_plan(profile_name: str | None, iterations: int) -> TimingPlan:
+    """200 ms warm-up, then at least ``iterations`` iterations and 1 s per row (full profile) or 0.25 s (quick)."""
+    return TimingPlan(warmup_seconds=0.2, min_seconds=1.0 if profile_name == "full" else 0.25,
+                      min_iterations=max(1, int(iterations)))
+
+
+def time_gpu_iterations(step: Callable[[], None], new_event: Callable[[], object], record: Callable[[object], None],
+                        elapsed_ms: Callable[[object, object], float], synchronize: Callable[[], None],
+                        timing: TimingPlan) -> tuple[list[float], float, dict]:
+    """Warm up for ``timing.warmup_seconds``, then time ``step`` one iteration at a time (an event before and
+    after each) until both ``timing.min_iterations`` and ``timing.min_seconds`` are reached.
+
+    Returns (per-iteration milliseconds, wall-clock seconds of the timed iterations, what the warm-up did).
+    The event and stream calls are passed in, so PyTorch (torch.cuda) and TensorRT (pycuda) share this loop.
+    """
+    warmup_started, warmup_count = time.perf_counter(), 0
+    while warmup_count == 0 or time.perf_counter() - warmup_started < timing.warmup_seconds:
+        step()
+        synchronize()  # each warm-up iteration finishes on the GPU, so the warm-up time is GPU time
+        warmup_count += 1
+    warmup = {"warmup_iterations": warmup_count, "warmup_seconds": round(time.perf_counter() - warmup_started, 4)}
+    chunk = max(1, min(50, timing.min_iterations))  # synchronize now and then to check the time
+    pairs, started = [], time.perf_counter()
+    while True:
+        for _ in range(chunk):
+            start, end = new_event(), new_event()
+            record(start)
+            step()
+            record(end)
+            pairs.append((start, end))
+        synchronize()
+        wall_seconds = time.perf_counter() - started
+        if len(pairs) >= timing.min_iterations and wall_seconds >= timing.min_seconds:
+            return [float(elapsed_ms(start, end)) for start, end in pairs], wall_seconds, warmup
+
+
+def latency_statistics(latencies_ms: list[float], batch_size: int, wall_seconds: float | None = None) -> dict:
+    """Mean, median, p90/p95/p99, min, max and std of per-iteration latencies (ms), and throughput in
+    images/s from the median latency (and from the wall-clock time when given)."""
+    values = np.asarray(latencies_ms, dtype=float)
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"Latencies must be a non-empty list of finite, non-negative numbers, got {latencies_ms!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    median = float(np.median(values))
+    record = {"iterations": int(values.size), "mean_ms": float(values.mean()), "median_ms": median,
+              **{f"p{q}_ms": float(np.percentile(values, q)) for q in (90, 95, 99)},
+              "min_ms": float(values.min()), "max_ms": float(values.max()), "std_ms": float(values.std()),
+              "throughput_images_per_s": batch_size * 1000.0 / median if median > 0 else float("inf")}
+    if wall_seconds is not None:
+        record["wall_seconds"] = float(wall_seconds)
+        record["wall_throughput_images_per_s"] = batch_size * values.size / wall_seconds if wall_seconds > 0 else float("inf")
+    return record
