@@ -1,6 +1,6 @@
 """Read-only questions about an ONNX graph (notebook 02; notebooks 03, 05 and 06 ask them again): which ops, which
 Q/DQ patterns and parameters, which residual placement. The one graph reader of helpers/: ``surgery`` edits the
-graphs ``load_graph`` gives, ``qdq_rules`` reads them with ``constant_value`` and ``producer``. Each question takes
+graphs ``load_graph`` gives, ``qdq_rules`` reads them with ``stored_value`` and ``producer``. Each question takes
 a path, an ``onnx.ModelProto`` or an onnx-graphsurgeon ``gs.Graph``, and never changes it."""
 
 from __future__ import annotations
@@ -49,13 +49,12 @@ def producer(tensor: gs.Tensor | None, *ops: str) -> gs.Node | None:
     """The node that writes ``tensor``, or None. With ``ops``, the chain of writers must have those op types, each
     writing input 0 of the one before, and the last is returned: ``producer(t, "DequantizeLinear",
     "QuantizeLinear")`` is the QuantizeLinear of the Q -> DQ pair that writes ``t``, else None."""
-    node = None
     for op in ops or (None,):
         writer = tensor.inputs[0] if tensor is not None and len(tensor.inputs) == 1 else None
         if writer is None or (op is not None and writer.op != op):
             return None
-        node, tensor = writer, writer.inputs[0] if writer.inputs else None
-    return node
+        tensor = writer.inputs[0] if writer.inputs else None
+    return writer
 
 
 def qdq_nodes(graph: gs.Graph) -> list[gs.Node]:
@@ -68,27 +67,32 @@ def input_of(node: gs.Node, index: int) -> gs.Tensor | None:
     return node.inputs[index] if len(node.inputs) > index and not node.inputs[index].is_empty() else None
 
 
-def constant_value(tensor: gs.Tensor | None, fold: bool = True) -> np.ndarray | None:
-    """The value of ``tensor`` if it is a constant, else None: an initializer or a ``Constant`` node (what TensorRT
-    reads as weights: all ``fold=False`` accepts), or with ``fold`` a ``Cast`` or ``ConstantOfShape`` of constants
-    (the exporter computes each bias zero point so)."""
+def stored_value(tensor: gs.Tensor | None) -> np.ndarray | None:
+    """The value of ``tensor`` if the graph stores it: an initializer or a ``Constant`` node's output (what TensorRT's
+    parser takes as weights, and so what the rule checker counts as constant), else None."""
     if isinstance(tensor, gs.Constant):
         return np.asarray(tensor.values)
-    node = producer(tensor)
+    node = producer(tensor, "Constant")
     if node is None:
         return None
-    if node.op == "Constant":
-        (value,) = node.attrs.values()  # value, or value_float, value_ints... (not written by our exporters)
-        return np.asarray(value.values if isinstance(value, gs.Constant) else value)
-    if node.op == "ConstantOfShape" and fold:
-        shape = constant_value(node.inputs[0])
-        fill = node.attrs.get("value")
-        fill_value = np.asarray(fill.values).reshape(-1)[0] if isinstance(fill, gs.Constant) else np.float32(0)
-        return None if shape is None else np.full(shape.astype(np.int64), fill_value, dtype=fill_value.dtype)
-    if node.op == "Cast" and fold:
-        source = constant_value(node.inputs[0])
-        return None if source is None else source.astype(onnx.helper.tensor_dtype_to_np_dtype(node.attrs["to"]))
-    return None
+    (value,) = node.attrs.values()  # value, or value_float, value_ints... (not written by our exporters)
+    return np.asarray(value.values if isinstance(value, gs.Constant) else value)
+
+
+def constant_value(tensor: gs.Tensor | None) -> np.ndarray | None:
+    """The value of ``tensor`` if it is a constant, else None: a stored one, or a ``Cast`` or ``ConstantOfShape`` of
+    constants (the exporter computes each bias zero point so)."""
+    node = producer(tensor)
+    if node is None or node.op not in ("ConstantOfShape", "Cast"):
+        return stored_value(tensor)
+    source = constant_value(node.inputs[0])
+    if source is None:
+        return None
+    if node.op == "Cast":
+        return source.astype(onnx.helper.tensor_dtype_to_np_dtype(node.attrs["to"]))
+    fill = node.attrs.get("value")  # ConstantOfShape: a tensor of shape ``source`` filled with one value
+    fill_value = np.asarray(fill.values).reshape(-1)[0] if isinstance(fill, gs.Constant) else np.float32(0)
+    return np.full(source.astype(np.int64), fill_value, dtype=fill_value.dtype)
 
 
 def count_ops(path_or_model) -> dict[str, int]:
@@ -177,7 +181,7 @@ def qdq_placement_by_op(path_or_model) -> dict[str, dict[str, int]]:
     def is_weight(tensor: gs.Tensor) -> bool:
         while producer(tensor) is not None and producer(tensor).op in QDQ_OPS:
             tensor = producer(tensor).inputs[0]
-        return constant_value(tensor, fold=False) is not None
+        return stored_value(tensor) is not None
 
     table: dict[str, dict[str, int]] = {}
     for node in [node for node in load_graph(path_or_model).nodes if node.op not in QDQ_OPS]:

@@ -15,7 +15,7 @@ import onnx_graphsurgeon as gs
 
 from . import onnx_inspect
 from .data import sha256_of
-from .onnx_inspect import constant_value, input_of, load_graph, producer, qdq_nodes
+from .onnx_inspect import input_of, load_graph, producer, qdq_nodes, stored_value
 
 ERROR, WARNING = "error", "warning"  # a finding's severity: TensorRT rejects the graph, or builds a slower engine
 MODEL = "(model)"  # the "node" of findings about the whole model
@@ -64,7 +64,7 @@ def constant_scale(graph: gs.Graph) -> Iterable[Finding]:
     """Scales must be constants (initializers or Constant nodes) that TensorRT can read at build time."""
     for node in qdq_nodes(graph):
         scale = input_of(node, 1)
-        if constant_value(scale, fold=False) is None:
+        if stored_value(scale) is None:
             yield Finding(node.name, "non-constant-scale", f"scale '{'' if scale is None else scale.name}' is computed at run time, not a constant")
 
 
@@ -73,7 +73,7 @@ def constant_zero_point(graph: gs.Graph) -> Iterable[Finding]:
     """Zero points, when given, must be constants too."""
     for node in qdq_nodes(graph):
         zero_point = input_of(node, 2)
-        if zero_point is not None and constant_value(zero_point, fold=False) is None:
+        if zero_point is not None and stored_value(zero_point) is None:
             writer = producer(zero_point)
             how = f" by {writer.op} node {writer.name}" if writer is not None else ""
             yield Finding(node.name, "non-constant-zero-point", f"zero point '{zero_point.name}' is computed at run time{how}")
@@ -83,7 +83,7 @@ def constant_zero_point(graph: gs.Graph) -> Iterable[Finding]:
 def positive_scale(graph: gs.Graph) -> Iterable[Finding]:
     """Scales must be positive."""
     for node in qdq_nodes(graph):
-        scale = constant_value(input_of(node, 1), fold=False)
+        scale = stored_value(input_of(node, 1))
         if scale is not None and not np.all(scale > 0):
             yield Finding(node.name, "scale-not-positive", f"scale has values <= 0 (min {float(np.min(scale)):g})")
 
@@ -92,7 +92,7 @@ def positive_scale(graph: gs.Graph) -> Iterable[Finding]:
 def zero_point_is_zero(graph: gs.Graph) -> Iterable[Finding]:
     """TensorRT quantizes symmetrically: every zero point must be 0."""
     for node in qdq_nodes(graph):
-        zero_point = constant_value(input_of(node, 2), fold=False)
+        zero_point = stored_value(input_of(node, 2))
         if zero_point is not None and np.any(zero_point != 0):
             values = np.unique(zero_point).tolist()
             yield Finding(node.name, "zero-point-nonzero", f"zero point {values[:4]}{'...' if len(values) > 4 else ''}, TensorRT needs 0")
@@ -140,14 +140,14 @@ def no_cast_between_q_and_dq(graph: gs.Graph) -> Iterable[Finding]:
 def _is_weight(tensor: gs.Tensor) -> bool:
     """A constant, or a constant quantized by a QuantizeLinear (how ModelOpt writes weights: Q -> DQ)."""
     quantize = producer(tensor, "QuantizeLinear")
-    return constant_value(tensor if quantize is None else quantize.inputs[0], fold=False) is not None
+    return stored_value(tensor if quantize is None else quantize.inputs[0]) is not None
 
 
 @rule
 def activations_per_tensor(graph: gs.Graph) -> Iterable[Finding]:
     """Activations (anything that is not a constant weight) must be quantized per tensor."""
     for node in qdq_nodes(graph):
-        scale = constant_value(input_of(node, 1), fold=False)
+        scale = stored_value(input_of(node, 1))
         if not _is_weight(node.inputs[0]) and scale is not None and scale.size > 1:
             yield Finding(node.name, "per-channel-activation", f"activation quantized per channel ({scale.size} scales); TensorRT needs one scale")
 
@@ -156,8 +156,8 @@ def activations_per_tensor(graph: gs.Graph) -> Iterable[Finding]:
 def weight_axis_is_output_channels(graph: gs.Graph) -> Iterable[Finding]:
     """Per-channel weight scales must run along the layer's output channels, one scale per channel."""
     for node in graph.nodes:
-        weights = constant_value(node.inputs[0], fold=False) if node.op == "DequantizeLinear" else None
-        scale = constant_value(input_of(node, 1), fold=False) if weights is not None else None
+        weights = stored_value(node.inputs[0]) if node.op == "DequantizeLinear" else None
+        scale = stored_value(input_of(node, 1)) if weights is not None else None
         if scale is None or scale.size <= 1:
             continue
         axis = node.attrs.get("axis", 1)
@@ -176,7 +176,7 @@ def residual_add_placement(add: gs.Node) -> str | None:
     """How a residual Add is quantized, or None when it is no Conv-fed residual Add. "fused": one input straight from a
     Conv that feeds only this Add, the other from a DequantizeLinear (TensorRT runs Conv + Add (+ Relu) as one INT8
     kernel); "unfused": both from DequantizeLinear, one of a Conv's output (Conv and Add stay separate layers)."""
-    if add.op != "Add" or len(add.inputs) != 2 or any(constant_value(tensor, fold=False) is not None for tensor in add.inputs):
+    if add.op != "Add" or len(add.inputs) != 2:  # (a constant input comes from neither a Conv nor a DequantizeLinear)
         return None
     dequantized = [producer(tensor, "DequantizeLinear") is not None for tensor in add.inputs]
     for tensor, other_dequantized in zip(add.inputs, reversed(dequantized)):

@@ -120,11 +120,10 @@ def replace_bias_dequantize_with_float(graph: gs.Graph) -> list[str]:
         if values is None or values.dtype != np.int32:
             continue
         scale = constant_value(dequantize.inputs[1])
-        zero_point = constant_value(dequantize.inputs[2]) if input_of(dequantize, 2) is not None else np.zeros_like(values[:1])
+        zero_point = constant_value(dequantize.inputs[2]) if input_of(dequantize, 2) is not None else np.int64(0)
         if scale is None or zero_point is None:
             raise TutorialError(f"{dequantize.name}: the bias scale or zero point is not constant, so it cannot be folded.")
-        axis = dequantize.attrs.get("axis", 1)
-        axis = 0 if values.ndim == 1 else axis + values.ndim if axis < 0 else axis
+        axis = 0 if values.ndim == 1 else dequantize.attrs.get("axis", 1)  # a negative axis counts from the end
         bias = gs.Constant(f"{node.name}/bias_float", _dequantize(values, scale, zero_point, axis))
         node.inputs[2] = bias
         changes.append(f"{node.name}: bias {dequantize.name}(int32 {list(values.shape)}, zero point "
@@ -174,7 +173,7 @@ def zero_points_to_int8(graph: gs.Graph) -> list[str]:
         note = ""
         if node.op == "QuantizeLinear" and node.outputs[0].dtype is not None:
             node.outputs[0].dtype = np.int8
-        values = constant_value(node.inputs[0]) if node.op == "DequantizeLinear" else None
+        values = constant_value(node.inputs[0])  # uint8 weights of a DequantizeLinear (a QuantizeLinear reads floats)
         if values is not None and values.dtype == np.uint8:
             node.inputs[0] = gs.Constant(f"{node.name}/x_int8", (values.astype(np.int16) - 128).astype(np.int8))
             note = ", constant input shifted by -128"
@@ -224,9 +223,9 @@ def graph_differences(path_or_model_a, path_or_model_b, shown: int = 5) -> list[
     """
     graph_a, graph_b = load_graph(path_or_model_a), load_graph(path_or_model_b)
 
-    def described(tensor: gs.Tensor) -> tuple:
+    def described(tensor: gs.Tensor) -> str | tuple:  # a variable by its name, a constant by its value
         value = constant_value(tensor)
-        return ("tensor", tensor.name) if value is None else ("constant", str(value.dtype), value.shape, value.tobytes())
+        return tensor.name if value is None else (str(value.dtype), value.shape, value.tobytes())
 
     def rows(graph: gs.Graph) -> list[tuple]:
         return [(node.op, tuple(sorted((name, described(value) if isinstance(value, gs.Constant) else repr(value))

@@ -26,6 +26,8 @@ from helpers.onnx_inspect import (
     quantization_parameters,
     residual_add_inputs,
     residual_branch_input,
+    source_before_qdq,
+    stored_value,
 )
 from helpers.quantization import calibrate, convert_to_int8, prepare_for_calibration, tensorrt_qconfig, use_qnnpack
 from qdq_graphs import exporter_like_model, qdq, qdq_conv_model, residual_graph
@@ -231,14 +233,17 @@ def test_constant_value_reads_constantofshape_and_cast_and_nothing_computed():
     assert constant_value(computed) is None and constant_value(cast) is None
 
 
-def test_constant_value_folds_the_exporters_zero_points_only_when_asked():
+def test_constant_value_computes_the_exporters_zero_points_and_stored_value_does_not():
     tensors = load_graph(exporter_like_model()).tensors()
     zero_point = constant_value(tensors["b_zp"])  # Cast(ConstantOfShape(shape))
     assert zero_point.dtype == np.int32 and zero_point.tolist() == [0, 0]
     assert constant_value(tensors["b_zp_raw"]).tolist() == [0, 0]
-    assert constant_value(tensors["b_zp"], fold=False) is None and constant_value(tensors["b_zp_raw"], fold=False) is None
-    assert constant_value(tensors["b_zp_shape"], fold=False).tolist() == [2]  # a Constant node
-    assert constant_value(tensors["in_scale"], fold=False) == pytest.approx(0.05) and constant_value(tensors["in_q"]) is None
+    assert stored_value(tensors["b_zp"]) is None and stored_value(tensors["b_zp_raw"]) is None
+    assert stored_value(tensors["b_zp_shape"]).tolist() == [2] == constant_value(tensors["b_zp_shape"]).tolist()  # a Constant node
+    assert stored_value(tensors["in_scale"]) == pytest.approx(0.05) and constant_value(tensors["in_q"]) is None
+    assert stored_value(tensors["in_q"]) is None and stored_value(None) is None
+    cast = next(node for node in load_graph(exporter_like_model()).nodes if node.op == "Cast" and node.name == "in/Cast")
+    assert constant_value(cast.outputs[0]) is None  # a Cast of a computed tensor
 
 
 def test_constant_value_reads_every_form_of_constant_node():
@@ -247,8 +252,8 @@ def test_constant_value_reads_every_form_of_constant_node():
     gs.Node("Constant", "as_float", attrs={"value_float": 1.5}, outputs=[outputs["float"]])
     gs.Node("Constant", "as_ints", attrs={"value_ints": [3, 4]}, outputs=[outputs["ints"]])
     assert constant_value(outputs["tensor"]).dtype == np.int8 and constant_value(outputs["tensor"]).tolist() == [1, 2]
-    assert constant_value(outputs["float"], fold=False) == 1.5 and constant_value(outputs["ints"]).tolist() == [3, 4]
-    assert constant_value(gs.Constant("initializer", np.full(2, 7, dtype=np.uint8)), fold=False).tolist() == [7, 7]
+    assert stored_value(outputs["float"]) == 1.5 and constant_value(outputs["ints"]).tolist() == [3, 4]
+    assert stored_value(gs.Constant("initializer", np.full(2, 7, dtype=np.uint8))).tolist() == [7, 7]
 
 
 # --- residual Adds ------------------------------------------------------------------------------------
@@ -312,4 +317,75 @@ def test_qdq_placement_by_op_on_the_real_graphs(resnet18_int8_fixed_onnx, resnet
     assert fixed["Add"] == {"nodes": 8, "dequantized_inputs": 16, "float_inputs": 0, "quantized_weights": 0, "outputs_into_quantize": 0}
     assert fused["Add"] == {"nodes": 8, "dequantized_inputs": 8, "float_inputs": 8, "quantized_weights": 0, "outputs_into_quantize": 0}
     assert fixed["Conv"]["outputs_into_quantize"] - fused["Conv"]["outputs_into_quantize"] == 8  # conv2 of each block
+
+
+# --- edges found by `make mutation` ---------------------------------------------------------------------
+
+def test_count_ops_sorts_equal_counts_by_name():
+    x, y, z = (gs.Variable(name, dtype=np.float32, shape=[2]) for name in ("x", "y", "z"))
+    nodes = [gs.Node("Relu", "relu", inputs=[x], outputs=[y]), gs.Node("Abs", "abs", inputs=[y], outputs=[z])]
+    assert list(count_ops(gs.Graph(nodes=nodes, inputs=[x], outputs=[z], opset=17)).items()) == [("Abs", 1), ("Relu", 1)]
+
+
+def test_only_dequantizelinear_inputs_make_an_add_of_dequantized_inputs():
+    assert [node.name for node in find_adds_of_dequantized_inputs(residual_graph("qdq")[0])] == ["add"]
+    assert find_adds_of_dequantized_inputs(residual_graph("dequantized-constant")[0]) == []  # a Conv and a DQ
+    assert find_adds_of_dequantized_inputs(residual_graph("downsample")[0]) == []  # two Convs
+
+
+def test_a_chain_ends_in_a_dequantizelinear_that_reads_the_cast_as_its_data():
+    model = _hand_made_graph(with_cast=True)
+    model.graph.node.append(helper.make_node("Identity", ["c"], ["c_copy"], name="copy"))  # another reader of the Cast
+    model.graph.node.append(helper.make_node("DequantizeLinear", ["q", "scale", "c"], ["odd"], name="odd_dq"))  # c as zero point
+    (chain,) = find_q_cast_dq_chains(model)
+    assert chain.dequantize.name == "dq"
+
+
+def test_quantization_parameters_of_a_bias_a_quantize_of_a_constant_and_absent_parameters():
+    rows = {row["node"]: row for row in quantization_parameters(exporter_like_model())}
+    assert rows["conv/DequantizeLinear_bias"] == {"node": "conv/DequantizeLinear_bias", "op_type": "DequantizeLinear", "role": "bias",
+                                                  "scale_shape": (2,), "axis": 0, "zero_point_dtype": "int32", "zero_points": [0]}
+    assert rows["in/QuantizeLinear"]["axis"] == 1  # ONNX's default when the node has no axis attribute
+    rows = {row["node"]: row for row in quantization_parameters(qdq_conv_model(omit_zero_point=True, scale_from_graph_input=True))}
+    assert rows["in/QuantizeLinear"] == {"node": "in/QuantizeLinear", "op_type": "QuantizeLinear", "role": "activation",
+                                         "scale_shape": None, "axis": 1, "zero_point_dtype": None, "zero_points": None}
+    # the roles are those of DequantizeLinear inputs: a QuantizeLinear is listed as an activation whatever it reads
+    graph = load_graph(qdq_conv_model())
+    weight_dq = next(node for node in graph.nodes if node.name == "conv/DequantizeLinear_weight")
+    weight_q = gs.Node("QuantizeLinear", "w_Q", inputs=[gs.Constant("w_float", np.ones((2, 2, 3, 3), dtype=np.float32)),
+                                                        *weight_dq.inputs[1:]], outputs=[gs.Variable("w_q", dtype=np.int8)], attrs={"axis": 0})
+    weight_dq.inputs[0] = weight_q.outputs[0]
+    graph.nodes.append(weight_q)
+    rows = {row["node"]: row for row in quantization_parameters(graph)}
+    assert rows["w_Q"]["role"] == "activation" and rows["w_Q"]["scale_shape"] == (2,) and rows["w_Q"]["axis"] == 0
+
+
+def test_qdq_placement_counts_only_stored_constants_as_weights():
+    """The exporter's zero-point Cast reads a ConstantOfShape output: computed at run time, so a float input."""
+    rows = qdq_placement_by_op(exporter_like_model())
+    assert rows["Cast"] == {"nodes": 3, "dequantized_inputs": 0, "float_inputs": 3, "quantized_weights": 0, "outputs_into_quantize": 0}
+    assert rows["ConstantOfShape"]["float_inputs"] == 0  # its shape is a Constant node's output
+
+
+def test_residual_add_inputs_pass_over_an_add_of_a_constant_before_the_residual_add():
+    graph, add = residual_graph("qdq")
+    offset = gs.Variable("x_offset", dtype=np.float32, shape=[1, 2, 4, 4])
+    graph.nodes.insert(0, gs.Node("Add", "offset", inputs=[graph.inputs[0], gs.Constant("one", np.ones(1, dtype=np.float32))],
+                                  outputs=[offset]))
+    graph.outputs.append(offset)
+    assert residual_add_inputs(graph) == {"add": "both"}
+
+
+def test_the_residual_branch_and_the_float_source_need_the_exact_chain_of_ops():
+    x = gs.Variable("x", dtype=np.float32, shape=[1, 2, 4, 4])
+    conv = gs.Node("Conv", "conv", inputs=[x, gs.Constant("w", np.ones((2, 2, 1, 1), dtype=np.float32))],
+                   outputs=[gs.Variable("conv_out", dtype=np.float32)])
+    [quantize] = [node for node in qdq("pair", conv.outputs[0]) if node.op == "QuantizeLinear"]
+    relu_of_q = gs.Node("Relu", "relu_of_q", inputs=[quantize.outputs[0]], outputs=[gs.Variable("relu_of_q_out")])
+    relu_of_conv = gs.Node("Relu", "relu_of_conv", inputs=[conv.outputs[0]], outputs=[gs.Variable("relu_of_conv_out")])
+    scale = gs.Constant("scale", np.array(0.1, dtype=np.float32))
+    dq_of_relu = gs.Node("DequantizeLinear", "dq_of_relu", inputs=[relu_of_conv.outputs[0], scale], outputs=[gs.Variable("dq_of_relu_out")])
+    for tensor in (relu_of_q.outputs[0], dq_of_relu.outputs[0]):  # X <- Q <- Conv and DQ <- X <- Conv are no Q/DQ pair
+        add = gs.Node("Add", "add", inputs=[tensor, x], outputs=[gs.Variable("sum")])
+        assert residual_branch_input(add) is None and source_before_qdq(tensor) is tensor
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import onnx
+import onnx_graphsurgeon as gs
 import pytest
 from onnx import TensorProto
 
@@ -409,4 +410,56 @@ def test_graph_summary_counts_errors_and_warnings_apart(tmp_path):
     summary = graph_summary(path)
     assert summary["tensorrt_rule_warnings"] == {"zero-point-uint8": 2} and summary["tensorrt_rule_errors"] == {"dq-input-uint8": 2}
     assert summary["residual_add_inputs"] == {} and summary["placement_by_op"]["Conv"]["quantized_weights"] == 1
+
+
+def test_a_qdq_node_without_its_scale_gets_findings_not_a_crash():
+    model = qdq_conv_model()
+    model.graph.node.append(onnx.helper.make_node("DequantizeLinear", ["in_q"], ["scaleless"], name="scaleless/DQ"))
+    model.graph.output.append(onnx.helper.make_tensor_value_info("scaleless", TensorProto.FLOAT, None))
+    assert finding_texts(model) == {("scaleless/DQ", "non-constant-scale"): "scale '' is computed at run time, not a constant"}
+
+
+def test_a_residual_add_needs_a_conv_and_a_dequantizelinear_or_qdq_of_a_conv_output():
+    from helpers.qdq_rules import residual_add_placement
+    from qdq_graphs import conv, qdq, residual_graph, small_tensor
+
+    assert residual_add_placement(residual_graph("downsample")[1]) is None  # two Convs, neither input dequantized
+    assert residual_add_placement(residual_graph("dequantized-constant")[1]) == "fused"
+    assert residual_add_placement(residual_graph("qdq")[1]) == "unfused"
+    x = small_tensor("x")
+    relus = [gs_node("Relu", f"relu{index}", x) for index in range(2)]
+    pairs = [qdq(f"pair{index}", relu.outputs[0]) for index, relu in enumerate(relus)]  # DQ <- Q <- Relu on both inputs
+    add = gs_node("Add", "add", pairs[0][1].outputs[0], pairs[1][1].outputs[0])
+    assert residual_add_placement(add) is None
+    convolution = conv("conv", x)
+    relu = gs_node("Relu", "relu_of_conv", convolution.outputs[0])
+    scale = gs.Constant("s", np.array(0.1, dtype=np.float32))
+    dq_of_relu = gs.Node("DequantizeLinear", "dq_of_relu", inputs=[relu.outputs[0], scale], outputs=[small_tensor("dq_out")])
+    add = gs_node("Add", "add", dq_of_relu.outputs[0], pairs[1][1].outputs[0])  # DQ <- Relu <- Conv: no Q/DQ pair
+    assert residual_add_placement(add) is None
+
+
+def gs_node(op: str, name: str, *inputs):
+    from qdq_graphs import small_tensor
+
+    return gs.Node(op, name, inputs=list(inputs), outputs=[small_tensor(f"{name}_out")])
+
+
+def test_graph_summary_of_a_graph_without_qdq_whose_opset_names_the_domain(tmp_path):
+    from helpers.qdq_rules import graph_summary
+
+    nodes = [onnx.helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    graph = onnx.helper.make_graph(nodes, "g", [onnx.helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                                   [onnx.helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("ai.onnx", 17)])
+    path = tmp_path / "relu.onnx"
+    for padding in range(1_050_000 - len(model.SerializeToString()) - 20, 1_050_000):  # a file of exactly 1,050,000 bytes
+        onnx.helper.set_model_props(model, {"padding": "x" * padding})
+        if len(model.SerializeToString()) == 1_050_000:
+            break
+    onnx.save(model, str(path))
+    summary = graph_summary(path)
+    assert path.stat().st_size == 1_050_000 and summary["megabytes"] == 1.1  # 1.05 MB, where a MB is 10**6 bytes
+    assert (summary["opset"], summary["nodes"], summary["quantize_linear"], summary["dequantize_linear"]) == (17, 1, 0, 0)
+    assert summary["residual_adds"] == {"fused": 0, "unfused": 0} and summary["residual_add_inputs"] == {}
 

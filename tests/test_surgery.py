@@ -690,3 +690,61 @@ def test_keep_residual_qdq_says_which_input_it_rewired_and_passes_over_other_add
     for kind, op in (("qdq", "Mul"), ("unrelated", "Add"), ("downsample", "Add")):  # no residual Add; no Q/DQ to remove
         assert keep_residual_qdq(residual_graph(kind, op=op)[0], "none") == []
 
+
+def test_graph_differences_shows_five_by_default_and_tells_dtypes_apart():
+    def with_relus(count: int, dtype=np.int8) -> gs.Graph:
+        x = gs.Variable("x", dtype=np.float32, shape=[2])
+        nodes, tensor = [], x
+        for index in range(count):
+            nodes.append(gs.Node("Relu", f"relu{index}", inputs=[tensor], outputs=[gs.Variable(f"r{index}", dtype=np.float32)]))
+            tensor = nodes[-1].outputs[0]
+        zero = gs.Constant("zero", np.zeros(2, dtype=dtype))
+        nodes.append(gs.Node("DequantizeLinear", "dq", inputs=[zero, gs.Constant("s", np.array(1.0, dtype=np.float32))],
+                             outputs=[gs.Variable("d", dtype=np.float32)]))
+        return gs.Graph(nodes=nodes, inputs=[x], outputs=[tensor, nodes[-1].outputs[0]], opset=17)
+
+    def renamed(graph: gs.Graph, count: int) -> gs.Graph:
+        for node in graph.nodes[:count]:
+            node.op = "Sigmoid"
+        return graph
+
+    seven = graph_differences(renamed(with_relus(7), 7), with_relus(7))
+    assert len(seven) == 6 and seven[-1] == "... and 2 more"
+    assert len(graph_differences(renamed(with_relus(5), 5), with_relus(5))) == 5  # exactly five: no "... and 0 more"
+    # the same bytes and shape in another dtype are another constant
+    assert graph_differences(with_relus(1, np.uint8), with_relus(1)) == ["node 1 (DequantizeLinear dq / DequantizeLinear dq): different inputs"]
+
+
+def test_keep_residual_qdq_passes_over_an_add_of_a_constant_first():
+    graph, add = residual_graph("qdq")
+    offset = gs.Variable("x_offset", dtype=np.float32, shape=[1, 2, 4, 4])
+    graph.nodes.insert(0, gs.Node("Add", "offset", inputs=[graph.inputs[0], gs.Constant("one", np.ones(1, dtype=np.float32))],
+                                  outputs=[offset]))
+    graph.outputs.append(offset)
+    assert keep_residual_qdq(graph, "shortcut") == ["add: branch input branch_dq -> conv_out (Q/DQ removed)"]
+
+
+def test_remove_casts_leaves_a_cast_that_is_a_graph_output_or_has_no_reader():
+    graph = gs.import_onnx(exporter_like_model())
+    in_cast = next(node for node in graph.nodes if node.name == "in/Cast")
+    graph.outputs.append(in_cast.outputs[0])  # the Cast's output is also a result of the graph
+    assert [line.split(":")[0] for line in remove_casts(graph)] == ["out/Cast"]
+    graph = gs.import_onnx(exporter_like_model())
+    in_cast = next(node for node in graph.nodes if node.name == "in/Cast")
+    in_cast.outputs[0].outputs[0].inputs[0] = in_cast.inputs[0]  # its DequantizeLinear reads the Q directly already
+    assert [line.split(":")[0] for line in remove_casts(graph)] == ["out/Cast"]
+
+
+def test_bias_pass_leaves_a_bias_that_no_dequantizelinear_computes_and_reads_a_1d_bias_along_axis_0():
+    graph, _ = bias_graph("no-zero-point")
+    dequantize, conv = graph.nodes
+    cast = gs.Node("Cast", "bias/Cast", inputs=[dequantize.inputs[0]], outputs=[gs.Variable("bias_cast", dtype=np.float32)],
+                   attrs={"to": TensorProto.FLOAT})  # a float Cast of the int32 values
+    conv.inputs[2] = cast.outputs[0]
+    graph.nodes.append(cast)
+    assert replace_bias_dequantize_with_float(graph) == []
+    graph, expected = bias_graph("no-zero-point")
+    graph.nodes[0].attrs = {}  # ONNX's default axis is 1, which a 1-D bias does not have: its channels are axis 0
+    replace_bias_dequantize_with_float(graph)
+    assert np.array_equal(graph.nodes[1].inputs[2].values, expected.astype(np.float32))
+

@@ -1,14 +1,15 @@
-"""Mutation testing of the lesson code: do the tests of the surgery passes, the rule checker and the
-quantization recipe notice when that code is wrong?
+"""Mutation testing of the lesson code: do the tests of the graph reader, the surgery passes, the rule checker
+and the quantization recipe notice when that code is wrong?
 
-    make mutation                                      # all three modules, then the report
+    make mutation                                      # every module, then the report
     python tools/mutation_testing.py --module surgery  # one module (the report keeps the others' last figures)
     python tools/mutation_testing.py --report-only     # rewrite the report from the last runs
     python tools/mutation_testing.py --recheck-survivors --module surgery  # only the last survivors, against new tests
 
 mutmut (pinned in pyproject.toml's ``mutation`` extra) makes small deliberate bugs ("mutants") in one
-module at a time, ``helpers/surgery.py``, ``helpers/qdq_rules.py`` and ``helpers/quantization.py``, and
-runs that module's own test file against each; a mutant is *killed* when a test fails. Each module runs in
+module at a time, ``helpers/onnx_inspect.py`` (the graph reader the passes and the checker share),
+``helpers/surgery.py``, ``helpers/qdq_rules.py`` and ``helpers/quantization.py``, and runs that module's
+own test file against each; a mutant is *killed* when a test fails. Each module runs in
 its own scratch copy of the repository's helpers and tests under ``.mutation/<module>/`` (mutmut reads its
 settings from the working folder, so this is how each module gets its own test file). For every mutant
 mutmut runs only the tests of that file that call the mutated function (it records which ones in a first,
@@ -55,6 +56,7 @@ from helpers.envcheck import cpu_description  # noqa: E402
 from mutation_equivalents import EQUIVALENT  # noqa: E402  (tools/, beside this file)
 
 MODULES = {
+    "onnx_inspect": "tests/test_onnx_inspect.py",
     "surgery": "tests/test_surgery.py",
     "qdq_rules": "tests/test_qdq_rules.py",
     "quantization": "tests/test_quantization.py",
@@ -69,8 +71,11 @@ COMMAND = "make mutation"
 TARGET_DETECTED = 0.90
 
 # The conftest graphs the mutated module plays no part in making (surgery makes the fixed and fused
-# graphs, quantization the raw export), so they can be made once with the unmutated helpers.
+# graphs, quantization the raw export), so they can be made once with the unmutated helpers. The graph
+# reader plays a part in making the fixed and fused graphs, but its test file checks what it reads on them,
+# not how they were made: made once, they can only let a mutant of the reader live, never kill one.
 PREBUILT_GRAPHS = {
+    "onnx_inspect": ["resnet18_int8_raw_onnx", "resnet18_int8_fixed_onnx", "resnet18_int8_fused"],
     "surgery": ["resnet18_int8_raw_onnx"],
     "qdq_rules": ["resnet18_int8_raw_onnx", "resnet18_int8_fixed_onnx", "resnet18_int8_fused"],
     "quantization": [],
@@ -87,8 +92,8 @@ def test_keep_the_graphs(resnet18_int8_raw_onnx, resnet18_int8_fixed_onnx, resne
         shutil.copyfile(path, folder / path.name)
 '''
 # Appended to the scratch conftest: the same fixtures, reading the graphs made before mutation (the later
-# definition of a name is the one pytest uses). The fused fixture gives only ``.path``: test_qdq_rules.py uses
-# nothing else, and a test that did would fail mutmut's clean run, which comes before any mutant.
+# definition of a name is the one pytest uses). The fused fixture gives only ``.path``: test_qdq_rules.py and
+# test_onnx_inspect.py use nothing else, and a test that did would fail mutmut's clean run, which comes before any mutant.
 PREBUILT_FIXTURES = {
     "resnet18_int8_raw_onnx": '''
 @pytest.fixture(scope="session")
@@ -251,7 +256,7 @@ def changed_lines(diff: str) -> tuple[str, str]:
 
 
 def function_of(name: str) -> str:
-    """helpers.qdq_rules.x_graph_facts__mutmut_12 -> graph_facts; helpers.qdq_rules.xǁGraphFactsǁdtype__mutmut_1 -> GraphFacts.dtype."""
+    """helpers.qdq_rules.x_positive_scale__mutmut_12 -> positive_scale; helpers.m.xǁFindingǁmethod__mutmut_1 -> Finding.method."""
     mangled = re.sub(r"__mutmut_\d+$", "", name.rsplit(".", 1)[-1])
     return mangled[2:] if mangled.startswith("x_") else ".".join(mangled.split("ǁ")[1:])
 
@@ -297,7 +302,7 @@ def format_report(record: dict) -> str:
         f"Made by `{record['command']}` (which runs `python tools/mutation_testing.py`) on {record['date']}: "
         f"mutmut {record['mutmut']}, Python {record['python']}, {record['machine']}, "
         f"{record['max_children']} mutants at a time.",
-        f"Time: {record['total_seconds'] / 60:.0f} min for the three modules together (the \"minutes\" column; each "
+        f"Time: {record['total_seconds'] / 60:.0f} min for the modules together (the \"minutes\" column; each "
         "includes copying the module and making its prebuilt graphs).",
         "",
         "Each module is mutated alone and tested with its own test file only. For each mutant mutmut runs the "
@@ -350,7 +355,7 @@ def format_report(record: dict) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--module", choices=list(MODULES), action="append",
-                        help="mutate only this module (repeatable); default: all three")
+                        help="mutate only this module (repeatable); default: all")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2, help="mutants tested at a time")
     parser.add_argument("--report-only", action="store_true", help="rewrite the report from the last runs")
     parser.add_argument("--recheck-survivors", action="store_true",
