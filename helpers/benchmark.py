@@ -20,7 +20,7 @@ from . import tensorrt_engine
 from .config import TutorialError
 from .gpu_timing import TimingPlan, latency_statistics, time_gpu_iterations
 from .onnx_runtime import onnxruntime_session
-from .training import accuracy_interval
+
 
 CPU_MAX_BATCH = 32  # larger CPU batches take minutes without teaching anything new
 CPU_MAX_ITERATIONS = 20
@@ -242,19 +242,3 @@ def launch_overhead_rows(measurements: list[dict]) -> list[dict]:
             result.append({"series": row["series"], "batch_size": row["batch_size"], "eager_ms": row["median_ms"],
                            "cuda_graph_ms": graph["median_ms"], "eager_over_graph": row["median_ms"] / graph["median_ms"]})
     return result
-
-
-def accuracy_rows(predictions: dict[str, np.ndarray], labels: np.ndarray, reference: str) -> list[dict]:
-    """Top-1 accuracy of each model, its 95 % interval, and how often it agrees with ``reference``'s prediction."""
-    if reference not in predictions:
-        raise ValueError(f"reference {reference!r} is not among {list(predictions)}")
-    rows = []
-    for name, predicted in predictions.items():
-        predicted = np.asarray(predicted)
-        if predicted.shape != labels.shape:
-            raise ValueError(f"{name}: {predicted.shape[0]} predictions for {labels.shape[0]} labels")
-        value, low, high = accuracy_interval(predicted, labels)
-        rows.append({"model": name, "accuracy": value, "interval_95": [low, high],
-                     "agreement_with_reference": float((predicted == predictions[reference]).mean()),
-                     "images": int(labels.size)})
-    return rows

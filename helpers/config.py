@@ -150,6 +150,8 @@ ARTIFACTS = {
     "int8_onnx_fused": ("resnet18_int8_trt_fused_residuals.onnx", "04_tensorrt_engines.ipynb"),  # 05 explains it
     "int8_fp16_onnx": ("resnet18_int8_fp16_trt.onnx", "04_tensorrt_engines.ipynb"),  # INT8 + FP16 (FP16 scales)
     "modelopt_comparison": ("modelopt_comparison.json", "05_qdq_placement_vs_modelopt.ipynb"),
+    "pt2e_onnx": ("resnet18_int8_pt2e.onnx", "06_routes_after_eager_mode.ipynb"),
+    "routes_report": ("routes_report.json", "06_routes_after_eager_mode.ipynb"),
 }
 
 

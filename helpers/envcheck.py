@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .config import REPO_ROOT
+from .config import REPO_ROOT, shown_path
 from .data import ARCHIVE_ENV, data_dir
 
 CHROMIUM_ENV = "NETRON_CHROMIUM"
@@ -204,7 +204,7 @@ def check_browser() -> Check:
     """The same test notebooks 03 and 05 make before rendering."""
     reason = browser_unavailable_reason()
     if reason is None:
-        return Check("headless browser", True, f"{chromium_executable()} via playwright, for Netron", "")
+        return Check("headless browser", True, f"{Path(chromium_executable()).name} via playwright, for Netron", "")
     return Check("headless browser", False, reason,
                  "notebooks 03 and 05 show the committed Netron renders instead of renders of your own models")
 
@@ -213,12 +213,12 @@ def check_dataset() -> Check:
     archive = os.environ.get(ARCHIVE_ENV, "").strip()
     if archive:
         ok = Path(archive).expanduser().is_file()
-        return Check("CIFAR-10", ok, f"{ARCHIVE_ENV}={archive}" + ("" if ok else " (file not found)"),
+        return Check("CIFAR-10", ok, f"{ARCHIVE_ENV} names {Path(archive).name}" + ("" if ok else " (file not found)"),
                      "" if ok else f"fix {ARCHIVE_ENV} or unset it to download with torchvision")
     downloaded = (data_dir() / "torchvision" / "cifar-10-batches-py").is_dir()
     return Check("CIFAR-10", True,
                  "already downloaded by torchvision" if downloaded else
-                 f"will be downloaded by torchvision into {data_dir()} (about 170 MB)", "")
+                 f"will be downloaded by torchvision into {shown_path(data_dir())} (about 170 MB)", "")
 
 
 def run_all_checks() -> list[Check]:

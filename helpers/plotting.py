@@ -50,12 +50,12 @@ def color_for(label: str) -> str:
     return COLORS["other"]
 
 
-def save_figure(figure: plt.Figure, path: Path) -> Path:
-    """Write ``figure`` as PNG (and keep it open so the notebook still shows it)."""
+def save_figure(figure: plt.Figure, path: Path) -> None:
+    """Write ``figure`` as PNG (and keep it open so the notebook still shows it). Returns nothing, so that a cell
+    ending with it shows the figure and not the machine's path to the file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
-    return path
 
 
 def image_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], columns: int = 10, rows: int = 4,

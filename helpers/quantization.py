@@ -80,6 +80,22 @@ def use_qnnpack() -> str:
     return ENGINE
 
 
+def qint8_activations_problem() -> str | None:
+    """None when this torch's qnnpack runs a convolution on signed (qint8) activations, else its error message.
+
+    Signed activations ran through XNNPACK, which torch 2.13 and newer wheels no longer include (notebook 02)."""
+    probe = nn.Sequential(torch.ao.quantization.QuantStub(), nn.Conv2d(3, 4, 3), torch.ao.quantization.DeQuantStub()).eval()
+    signed = QConfig(activation=MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric),
+                     weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
+    prepared = prepare_for_calibration(probe, signed)
+    prepared(torch.randn(2, 3, 8, 8))
+    try:
+        convert_to_int8(prepared)(torch.randn(2, 3, 8, 8))
+    except RuntimeError as error:
+        return str(error).splitlines()[0]
+    return None
+
+
 def fuse_for_quantization(model: nn.Module) -> nn.Module:
     """A fused copy of the FP32 model: Conv+BN+ReLU and Conv+BN become single modules."""
     fused = copy.deepcopy(model).cpu().eval()
@@ -331,7 +347,7 @@ def load_int8_model(path: Path) -> tuple[nn.Module, dict]:
 
 
 __all__ = [
-    "ENGINE", "OBSERVERS", "HistogramObserver", "MinMaxObserver", "use_qnnpack", "fuse_for_quantization",
+    "ENGINE", "OBSERVERS", "qint8_activations_problem", "HistogramObserver", "MinMaxObserver", "use_qnnpack", "fuse_for_quantization",
     "tensorrt_qconfig", "prepare_for_calibration", "calibrate", "convert_to_int8",
     "qconfig_summary", "largest_output_difference", "quantize_int8", "pick_observer", "activation_qparams", "weight_qparams",
     "to_int8_codes", "quantized_layer_names", "layer_outputs", "sqnr_db", "per_layer_sqnr",

@@ -105,7 +105,7 @@ def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
         raise TutorialError("\n".join([
             f"TensorRT's ONNX parser refused {onnx_path} with {len(errors)} error(s):", *errors,
             "An INT8 graph must be the fixed one from notebook 03 (int8 Q/DQ, zero points 0, no int32 bias "
-            "DequantizeLinear); an FP16 graph must come from `helpers.fp16.convert_onnx_to_fp16`."]))
+            "DequantizeLinear); an FP16 graph must come from `helpers.fp16_graphs.convert_onnx_to_fp16`."]))
     return network, parser
 
 

@@ -196,3 +196,19 @@ def format_accuracy(predictions: np.ndarray, labels: np.ndarray) -> str:
     """'0.9310 (95 % interval 0.9142-0.9444, 1,000 images)': how every notebook prints an accuracy."""
     value, low, high = accuracy_interval(predictions, labels)
     return f"{value:.4f} (95 % interval {low:.4f}-{high:.4f}, {len(np.asarray(labels)):,} images)"
+
+
+def accuracy_rows(predictions: dict[str, np.ndarray], labels: np.ndarray, reference: str) -> list[dict]:
+    """Top-1 accuracy of each model, its 95 % interval, and how often it agrees with ``reference``'s prediction."""
+    if reference not in predictions:
+        raise ValueError(f"reference {reference!r} is not among {list(predictions)}")
+    rows = []
+    for name, predicted in predictions.items():
+        predicted = np.asarray(predicted)
+        if predicted.shape != labels.shape:
+            raise ValueError(f"{name}: {predicted.shape[0]} predictions for {labels.shape[0]} labels")
+        value, low, high = accuracy_interval(predicted, labels)
+        rows.append({"model": name, "accuracy": value, "interval_95": [low, high],
+                     "agreement_with_reference": float((predicted == predictions[reference]).mean()),
+                     "images": int(labels.size)})
+    return rows

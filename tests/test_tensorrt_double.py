@@ -19,7 +19,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from helpers import benchmark, fp16, surgery, tensorrt_engine
+from helpers import benchmark, fp16_graphs, surgery, tensorrt_engine
 from helpers.config import REPO_ROOT, TutorialError
 from helpers.gpu_timing import TimingPlan
 from helpers.onnx_export import export_onnx, model_metadata, preprocess_from_metadata, read_metadata
@@ -568,7 +568,7 @@ def resnet_variants(resnet18_int8_fixed_onnx, tmp_path_factory):
     fused = folder / "fused.onnx"
     surgery.fuse_residual_adds(resnet18_int8_fixed_onnx, fused)
     int8_fp16 = folder / "int8_fp16.onnx"
-    fp16.convert_qdq_onnx_to_int8_fp16(resnet18_int8_fixed_onnx, int8_fp16)
+    fp16_graphs.convert_qdq_onnx_to_int8_fp16(resnet18_int8_fixed_onnx, int8_fp16)
     return {"INT8": resnet18_int8_fixed_onnx, "INT8 (fused residuals)": fused, "INT8 + FP16": int8_fp16}
 
 

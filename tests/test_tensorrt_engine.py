@@ -161,7 +161,8 @@ def test_precision_chart_from_both_layouts(tmp_path):
     assert [label.get_text() for label in axis.get_yticklabels()] == [
         f"{name}\n2 FP32, 1 INT8, 1 FP16" for name in summaries]
     assert [text.get_text() for text in axis.get_legend().get_texts()] == ["FP32", "INT8", "FP16"]
-    path = plotting.save_figure(figure, tmp_path / "precisions.png")
+    path = tmp_path / "precisions.png"
+    plotting.save_figure(figure, path)
     assert path.stat().st_size > 5000
 
 

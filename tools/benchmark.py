@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         for data_copy in ("excluded", "included"):
             rows = rows_for_plot(measurements, data_copy)
             for name, plot in (("latency", latency_vs_batch), ("throughput", throughput_vs_batch)):
-                path = save_figure(plot(rows, f"copies {data_copy} | {title_note}"),
-                                   args.plots / f"{name}_copies_{data_copy}.png")
+                path = args.plots / f"{name}_copies_{data_copy}.png"
+                save_figure(plot(rows, f"copies {data_copy} | {title_note}"), path)
                 print("wrote", config.shown_path(path))
     return 0
 

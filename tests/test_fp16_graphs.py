@@ -9,7 +9,7 @@ import torch
 from onnx import TensorProto
 from torch import nn
 
-from helpers import fp16
+from helpers import fp16_graphs as fp16
 from helpers.config import TutorialError
 from helpers.onnx_export import export_onnx, model_metadata, read_metadata
 from helpers.onnx_runtime import onnxruntime_session, predict_onnx

@@ -1,19 +1,10 @@
-"""FP16-typed copies of ONNX models, for TensorRT's FP16 and INT8 + FP16 engines.
+"""FP16-typed ONNX graphs for TensorRT's strongly typed builds: the FP16 model, and the INT8 + FP16 Q/DQ graph.
 
-Introduced in notebook 04.
-
-TensorRT 11 (and 10.x with a strongly typed network) takes every tensor's precision from the ONNX
-model: the ``--fp16`` flag of the article is gone. So the FP16 engine is built from a model whose
-weights and activations are float16. ``onnxconverter_common.float16.convert_float_to_float16`` with
-``keep_io_types=True`` converts every float tensor to float16 and inserts one ``Cast`` after the
-input and one before the output, so the model still takes and returns float32 (the same
-preprocessing and the same buffers as the FP32 model).
-
-The same holds for an INT8 (Q/DQ) graph: each DequantizeLinear's output has its scale's type, so with
-float32 scales every layer TensorRT does not fuse into an INT8 kernel runs in FP32 (the article's
-``--int8``/``--best`` let TensorRT pick FP16 there). ``convert_qdq_onnx_to_int8_fp16`` makes the INT8 +
-FP16 variant: the graph moved to opset 19 (the first whose Q/DQ accept float16 scales), then every float
-tensor, scales included, converted to float16 the same way.
+Introduced in notebook 04. TensorRT 11 (and 10.x strongly typed) takes every tensor's precision from the ONNX model,
+so the FP16 engine needs a float16 model: ``onnxconverter_common``'s converter with ``keep_io_types=True`` (float32
+input and output kept, one Cast after the input and one before the output). In a Q/DQ graph each DequantizeLinear
+outputs its scale's type, so with float32 scales every layer TensorRT does not fuse into an INT8 kernel runs in FP32;
+``convert_qdq_onnx_to_int8_fp16`` moves the graph to opset 19 (float16 scales allowed) and converts every float tensor.
 """
 
 from __future__ import annotations
