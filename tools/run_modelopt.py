@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import subprocess
 import sys
 import time
@@ -126,7 +127,8 @@ def run_route(route: str, venv: Path, profile) -> dict:
         command = torch_quantize_command(venv, trace, work / "calibration.npy", output, work / "mtq_timings.json")
     print("running ModelOpt:", " ".join(shown_path(part) for part in command[1:]), flush=True)
     started = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, cwd=work)
+    # ModelOpt's environment is self-contained: nothing on this environment's PYTHONPATH (a test double, say) may leak in
+    result = subprocess.run(command, capture_output=True, text=True, cwd=work, env={**os.environ, "PYTHONPATH": ""})
     seconds = time.perf_counter() - started
     (work / FILES[route].replace(".onnx", ".log")).write_text(result.stdout + result.stderr)
     if result.returncode != 0 or not output.is_file():

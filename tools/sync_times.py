@@ -4,7 +4,7 @@
     python tools/sync_times.py --check   # fail if a marked place differs from what the records say (a test runs this)
 
 Records (each says its machine and commit):
-* results/laptop-path/run_info.json        - `make tutorial` (quick profile) on this project's 2-core CPU machine;
+* results/laptop-path/executed/run_info.json - `make tutorial` (quick profile) on this project's 2-core CPU machine;
 * results/executed-full-profile/run_info.json - `make executed-notebooks` (full profile) on the GPU machine;
 * results/laptop-path/ci_run.json          - `bash .ci/run` in a fresh clone (installs, unit tests, notebook tests).
 
@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LAPTOP = REPO_ROOT / "results" / "laptop-path" / "run_info.json"
+LAPTOP = REPO_ROOT / "results" / "laptop-path" / "executed" / "run_info.json"
 GPU = REPO_ROOT / "results" / "executed-full-profile" / "run_info.json"
 CI = REPO_ROOT / "results" / "laptop-path" / "ci_run.json"
 MARKED = re.compile(r"<!-- times:(\w+) -->.*?<!-- /times -->", re.S)
