@@ -54,6 +54,11 @@ class Profile:
     benchmark_batch_sizes: tuple[int, ...]  # notebook 04
     benchmark_iterations: int  # notebook 04
     uses_shipped_model: bool  # notebook 01: continue with models/ (True) or with the model it trains (False)
+    sensitivity_images: int  # notebook 07: held-out training images each layer's sensitivity is measured on
+    mixed_precision_layers: tuple[int, ...]  # notebook 07: how many of the most sensitive layers stay float, per curve point
+    qat_steps: int  # notebook 07: QAT steps (full: 3 epochs; quick: a demonstration, then the committed QAT model)
+    qat_batch_size: int
+    qat_learning_rate: float  # full: chosen by tools/train_qat.py on held-out training images (results/qat-model/)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +84,11 @@ PROFILES = {
         benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
         benchmark_iterations=200,
         uses_shipped_model=False,
+        sensitivity_images=1000,
+        mixed_precision_layers=(0, 1, 2, 3),
+        qat_steps=588,  # 3 epochs of 50,000 images at 256
+        qat_batch_size=256,
+        qat_learning_rate=0.005,
     ),
     "quick": Profile(
         name="quick",
@@ -99,6 +109,11 @@ PROFILES = {
         benchmark_batch_sizes=(1, 4, 16),
         benchmark_iterations=10,
         uses_shipped_model=True,
+        sensitivity_images=128,
+        mixed_precision_layers=(0, 1, 2),
+        qat_steps=16,  # one pass over the 512 demonstration images
+        qat_batch_size=32,
+        qat_learning_rate=0.002,
     ),
 }
 
@@ -152,6 +167,7 @@ ARTIFACTS = {
     "modelopt_comparison": ("modelopt_comparison.json", "05_qdq_placement_vs_modelopt.ipynb"),
     "pt2e_onnx": ("resnet18_int8_pt2e.onnx", "06_routes_after_eager_mode.ipynb"),
     "routes_report": ("routes_report.json", "06_routes_after_eager_mode.ipynb"),
+    "beyond_ptq_report": ("beyond_ptq_report.json", "07_when_ptq_is_not_enough.ipynb"),
 }
 
 

@@ -169,6 +169,35 @@ def layer_sqnr_bars(sqnr_by_layer: dict[str, float], highlight: int = 3,
     return figure
 
 
+def layer_sensitivity_bars(kl_by_layer: dict[str, float], title: str) -> plt.Figure:
+    """Notebook 07: one horizontal bar per layer, most sensitive on top (KL divergence from FP32, log scale)."""
+    names = list(kl_by_layer)
+    figure, axis = plt.subplots(figsize=(9, max(4.0, 0.28 * len(names) + 1.2)))
+    axis.barh(np.arange(len(names)), [kl_by_layer[name] for name in names],
+              color=[COLORS["int8"] if index < 3 else COLORS["other"] for index in range(len(names))])
+    axis.set_yticks(np.arange(len(names)), names, fontsize=9)
+    axis.invert_yaxis()
+    axis.set(title=title, xscale="log", xlabel="KL divergence of the logits from FP32 (log scale, higher = more sensitive)")
+    axis.grid(axis="y", visible=False)
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_against_float_layers(points: dict[int, tuple[float, float, float]], fp32: tuple[float, float, float]) -> plt.Figure:
+    """Notebook 07: top-1 (with its 95 % interval) against how many of the most sensitive layers stay float."""
+    ks = sorted(points)
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    values = np.array([points[k] for k in ks])
+    axis.errorbar(ks, values[:, 0], yerr=[values[:, 0] - values[:, 1], values[:, 2] - values[:, 0]], marker="o",
+                  capsize=4, color=COLORS["int8"], label="INT8, the k most sensitive layers in float")
+    axis.axhspan(fp32[1], fp32[2], color=COLORS["fp32"], alpha=0.15, label=f"FP32 {fp32[0]:.4f} (95 % interval)")
+    axis.set(xticks=ks, xlabel="layers kept in float (k)", ylabel="top-1 on the test images",
+             title="Mixed precision: accuracy against layers kept in float")
+    axis.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
 # --- notebook 04: benchmarks and engine precisions ---------------------------------------------
 
 RUNTIME_LINESTYLES = {"TensorRT": "-", "PyTorch": "--", "ONNX Runtime": ":"}
