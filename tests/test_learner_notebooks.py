@@ -100,7 +100,7 @@ def test_run_top_to_bottom_the_learner_copy_stops_at_its_first_lesson(tmp_path, 
     from nbclient.exceptions import CellExecutionError
 
     path = REPO_ROOT / "notebooks" / "01_train_fp32_resnet18.ipynb"
-    notebook = nbformat.from_dict(learner.learner_copy(read(path), path.name))
+    notebook = nbformat.reads(learner.serialized(learner.learner_copy(read(path), path.name)), as_version=4)
     lesson_index = next(index for index, cell in enumerate(notebook.cells) if learner.kind(cell) == "lesson")
     notebook.cells = notebook.cells[:lesson_index + 3]  # up to the cell that checks the lesson, and one more
     monkeypatch.setenv("TUTORIAL_PROFILE", "quick")

@@ -36,8 +36,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTRUCTOR_DIR = REPO_ROOT / "notebooks"
 LEARNER_DIR = REPO_ROOT / "learner-notebooks"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n?", re.S | re.M)
-STUB = re.compile(r"^([ \t]*)# your code here\n(?:[ \t]*raise NotImplementedError\(.*\)\n?)?", re.M)
+REGION = re.compile(r"^([ \t]*)### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION(\n?)", re.S | re.M)
+STUB = re.compile(r"^([ \t]*)# your code here(?:\n[ \t]*raise NotImplementedError\(.*\))?(\n?)", re.M)
 NOTE_TAG = "learner-note"
 LEARNER_NOTE = ("> **Learner's copy.** The cells marked *write it* are yours: each holds a signature, a docstring and "
                 "`# your code here`, and the cell after it checks your code. Run the notebook top to bottom; it stops at "
@@ -99,13 +99,13 @@ def stub(notebook: str, number: int, cell: dict) -> str:
     """The learner's version of a lesson or exercise cell: the solution region replaced by its stub."""
     source = cell_source(cell)
     if kind(cell) == "exercise":
-        return REGION.sub(lambda match: f"{match.group(1)}# your code here\n", source)
+        return REGION.sub(lambda match: f"{match.group(1)}# your code here{match.group(3)}", source)
     name, first_line = lesson_function(source)
     reference = cell["metadata"]["tutorial"]["reference"]
     message = (f"Lesson {number} of {notebook[:2]}: write the body of {name} in this cell ({first_line.rstrip('.')}). "
                f"Then run it and the next cell, which checks your {name} against {reference}.")
-    return REGION.sub(lambda match: f"{match.group(1)}# your code here\n{match.group(1)}raise NotImplementedError({message!r})\n",
-                      source)
+    return REGION.sub(lambda match: f"{match.group(1)}# your code here\n{match.group(1)}raise NotImplementedError({message!r})"
+                                    f"{match.group(3)}", source)
 
 
 def learner_copy(instructor: dict, name: str) -> dict:
@@ -131,8 +131,8 @@ def fill_solutions(learner: dict, instructor: dict) -> dict:
     for cell, original in zip(filled["cells"], instructor["cells"]):
         if kind(cell):
             solution = REGION.search(cell_source(original))
-            cell["source"] = STUB.sub(lambda match: f"{match.group(1)}{BEGIN}\n{solution.group(2)}{match.group(1)}{END}\n",
-                                      cell_source(cell), count=1)
+            cell["source"] = STUB.sub(lambda match: f"{match.group(1)}{BEGIN}\n{solution.group(2)}{match.group(1)}{END}"
+                                                    f"{match.group(2)}", cell_source(cell), count=1)
     return filled
 
 
