@@ -142,9 +142,9 @@ def test_exported_graph_has_the_patterns_notebook_03_rewrites(int8_onnx):
     assert counts["Conv"] == CONVS and counts["Gemm"] == 1
     chains = find_q_cast_dq_chains(int8_onnx)
     assert {chain.cast_to for chain in chains} == {"UINT8"}
-    assert len({chain.quantize.output[0] for chain in chains}) == counts["QuantizeLinear"]
+    assert len({chain.quantize.name for chain in chains}) == counts["QuantizeLinear"]
     biases = find_int32_bias_dequantize(int8_onnx)
-    assert sorted(item.reader.op_type for item in biases) == ["Conv"] * CONVS + ["Gemm"]
+    assert sorted(item.reader.op for item in biases) == ["Conv"] * CONVS + ["Gemm"]
     assert {item.zero_point_nodes for item in biases} == {("Cast", "ConstantOfShape")}
     assert len(find_adds_of_dequantized_inputs(int8_onnx)) == RESIDUAL_ADDS
     activations = [row for row in quantization_parameters(int8_onnx) if row["role"] == "activation"]

@@ -111,7 +111,8 @@ def shipped_int8(cifar10_quick, tmp_path_factory):
     """The shipped model quantized as notebook 02 does (min-max observer, 256 calibration images),
     exported, then taken through notebook 03's surgery and notebook 05's fused-residual pass."""
     from helpers.quantization import fuse_for_quantization
-    from helpers.surgery import fix_for_tensorrt, fuse_residual_adds
+    from helpers.surgery import fuse_residual_adds
+    from qdq_graphs import fix_for_tensorrt
 
     torch.manual_seed(0)
     use_qnnpack()
