@@ -141,7 +141,7 @@ def residual_shortcut_input(add: Node, memo: dict[Node, int] | None = None) -> N
     Both inputs of a residual Add start from the block's input; the main branch runs through more layers
     (conv, bn, relu, conv, bn) than the shortcut (nothing, or a downsample conv and bn), so the shortcut is the
     input with the shorter longest path from the graph's inputs - the same choice as
-    ``surgery.residual_branch_input`` on the ONNX graph.
+    ``onnx_inspect.residual_branch_input`` on the ONNX graph.
     """
     if add.op != "call_function" or add.target != torch.ops.aten.add.Tensor or len(add.args) < 2:
         return None
