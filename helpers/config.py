@@ -1,17 +1,10 @@
-"""Profiles, device choice and the artifacts folder shared by every notebook.
+"""Profiles, device choice, the artifacts folder and atomic writes, shared by every notebook (notebook 00).
 
-Introduced in notebook 00. Two profiles exist, and ``TUTORIAL_PROFILE`` is the one switch between them:
-
-* ``full``  - notebook 01 trains the model on all 50,000 training images (about 7 minutes on an
-              H100 or H200) and every notebook evaluates on all 10,000 test images.
-              Default when a CUDA GPU is present.
-* ``quick`` - the laptop path: notebook 01 shows training on a small subset for a few epochs, then
-              continues with the model shipped in ``models/`` (the full profile's model, trained
-              once on a GPU); notebooks 02-05 calibrate and evaluate that real model on fixed,
-              class-balanced subsets sized for a 2-core CPU. Default without a GPU.
-
-``TUTORIAL_PROFILE=quick|full`` overrides the choice. ``TUTORIAL_ARTIFACTS`` moves the
-artifacts folder (default: ``artifacts/`` at the repository root).
+``full``: notebook 01 trains on all 50,000 training images (about 7 minutes on an H100 or H200), every notebook
+evaluates on all 10,000 test images; the default with a CUDA GPU. ``quick``: the laptop path, the default without one:
+notebook 01 shows training on a small subset, then continues with the model shipped in ``models/``; the later notebooks
+use fixed, class-balanced subsets sized for a 2-core CPU. ``TUTORIAL_PROFILE=quick|full`` overrides the choice;
+``TUTORIAL_ARTIFACTS`` moves the artifacts folder (default: ``artifacts/`` at the repository root).
 """
 
 from __future__ import annotations
@@ -44,7 +37,6 @@ class Profile:
     peak_learning_rate: float
     weight_decay: float
     label_smoothing: float
-    cutout_size: int  # 0 = no Cutout augmentation
     cutmix_probability: float  # share of batches mixed with CutMix; 0 = never
     ema_decay: float  # keep an exponential moving average of the weights; 0 = off
     ema_start_epoch: int  # the average starts at the beginning of this epoch (1 = from the first step)
@@ -55,7 +47,7 @@ class Profile:
     benchmark_iterations: int  # notebook 04
     uses_shipped_model: bool  # notebook 01: continue with models/ (True) or with the model it trains (False)
     sensitivity_images: int  # notebook 07: held-out training images each layer's sensitivity is measured on
-    mixed_precision_layers: tuple[int, ...]  # notebook 07: how many of the most sensitive layers stay float, per curve point
+    mixed_precision_layers: tuple[int, ...]  # notebook 07: how many of the most sensitive layers stay float, per point
     qat_steps: int  # notebook 07: QAT steps (full: 3 epochs; quick: a demonstration, then the committed QAT model)
     qat_batch_size: int
     qat_learning_rate: float  # full: chosen by tools/train_qat.py on held-out training images (results/qat-model/)
@@ -66,55 +58,24 @@ class Profile:
 
 PROFILES = {
     "full": Profile(
-        name="full",
-        train_images=None,
-        test_images=None,
-        epochs=180,
-        batch_size=512,
-        peak_learning_rate=0.2,
-        weight_decay=5e-4,
-        label_smoothing=0.1,
-        cutout_size=0,
-        cutmix_probability=0.5,
-        ema_decay=0.999,
-        ema_start_epoch=91,
-        calibration_images=2048,
-        observer_selection_images=2000,
-        eval_batch_size=1000,
-        benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-        benchmark_iterations=200,
-        uses_shipped_model=False,
-        sensitivity_images=1000,
-        mixed_precision_layers=(0, 1, 2, 3),
+        name="full", train_images=None, test_images=None, epochs=180, batch_size=512, peak_learning_rate=0.2,
+        weight_decay=5e-4, label_smoothing=0.1, cutmix_probability=0.5, ema_decay=0.999, ema_start_epoch=91,
+        calibration_images=2048, observer_selection_images=2000, eval_batch_size=1000,
+        benchmark_batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512), benchmark_iterations=200,
+        uses_shipped_model=False, sensitivity_images=1000, mixed_precision_layers=(0, 1, 2, 3),
         qat_steps=588,  # 3 epochs of 50,000 images at 256
-        qat_batch_size=256,
-        qat_learning_rate=0.005,
-    ),
+        qat_batch_size=256, qat_learning_rate=0.005),
     "quick": Profile(
         name="quick",
         train_images=512,  # notebook 01's demonstration run; notebook 02 splits it into calibration and held-out images
         test_images=1000,  # 100 per class
-        epochs=3,
-        batch_size=64,
-        peak_learning_rate=0.05,
-        weight_decay=5e-4,
-        label_smoothing=0.1,
-        cutout_size=0,
-        cutmix_probability=0.0,
-        ema_decay=0.0,
-        ema_start_epoch=1,
-        calibration_images=256,
+        epochs=3, batch_size=64, peak_learning_rate=0.05, weight_decay=5e-4, label_smoothing=0.1,
+        cutmix_probability=0.0, ema_decay=0.0, ema_start_epoch=1, calibration_images=256,
         observer_selection_images=256,  # the other 256 of those 512
-        eval_batch_size=250,
-        benchmark_batch_sizes=(1, 4, 16),
-        benchmark_iterations=10,
-        uses_shipped_model=True,
-        sensitivity_images=128,
-        mixed_precision_layers=(0, 1, 2),
+        eval_batch_size=250, benchmark_batch_sizes=(1, 4, 16), benchmark_iterations=10, uses_shipped_model=True,
+        sensitivity_images=128, mixed_precision_layers=(0, 1, 2),
         qat_steps=16,  # one pass over the 512 demonstration images
-        qat_batch_size=32,
-        qat_learning_rate=0.002,
-    ),
+        qat_batch_size=32, qat_learning_rate=0.002),
 }
 
 
@@ -125,27 +86,21 @@ def default_device() -> torch.device:
 
 def get_profile(name: str | None = None) -> Profile:
     """The profile named by ``name``, else by $TUTORIAL_PROFILE, else the device's default."""
-    if name is None:
-        name = os.environ.get(PROFILE_ENV, "").strip()
-    if not name:
-        name = "full" if torch.cuda.is_available() else "quick"
-    key = name.lower()
-    if key not in PROFILES:
+    name = name or os.environ.get(PROFILE_ENV, "").strip() or ("full" if torch.cuda.is_available() else "quick")
+    if name.lower() not in PROFILES:
         raise TutorialError(
             f"Unknown profile {name!r}. Choose one of {sorted(PROFILES)} "
-            f"(set {PROFILE_ENV}=quick or {PROFILE_ENV}=full, or unset it to pick by device)."
-        )
-    return PROFILES[key]
+            f"(set {PROFILE_ENV}=quick or {PROFILE_ENV}=full, or unset it to pick by device).")
+    return PROFILES[name.lower()]
+
+
+def _artifacts_base() -> Path:
+    return Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts")
 
 
 def artifacts_dir(profile: Profile | None = None) -> Path:
-    """The folder one profile's outputs live in, created on first use.
-
-    Quick and full runs never overwrite each other: each has its own sub-folder.
-    """
-    profile = profile or get_profile()
-    base = Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts")
-    folder = base / profile.name
+    """The folder of one profile's outputs (quick and full runs never overwrite each other), created on first use."""
+    folder = _artifacts_base() / (profile or get_profile()).name
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -173,31 +128,22 @@ ARTIFACTS = {
 
 def artifact_path(key: str, profile: Profile | None = None) -> Path:
     """Where artifact ``key`` lives (it may not exist yet)."""
-    filename, _ = ARTIFACTS[key]
-    return artifacts_dir(profile) / filename
+    return artifacts_dir(profile) / ARTIFACTS[key][0]
 
 
 def require_artifact(key: str, profile: Profile | None = None) -> Path:
     """The path of an artifact an earlier notebook wrote, or an error naming that notebook."""
     path = artifact_path(key, profile)
     if not path.exists():
-        profile = profile or get_profile()
-        _, notebook = ARTIFACTS[key]
-        raise TutorialError(
-            f"{path} does not exist yet. Run notebooks/{notebook} first with the "
-            f"'{profile.name}' profile (or run `make tutorial`)."
-        )
+        raise TutorialError(f"{path} does not exist yet. Run notebooks/{ARTIFACTS[key][1]} first with the "
+                            f"'{(profile or get_profile()).name}' profile (or run `make tutorial`).")
     return path
 
 
 @contextmanager
 def written_atomically(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary file name beside ``path``; it becomes ``path`` only if the block succeeds.
-
-    Every file the notebooks hand on is written this way, so an interrupted or failed step never
-    leaves a half-written checkpoint, model or report that the next notebook would trust.
-    The temporary name keeps the suffix (``np.savez`` and some tools look at it).
-    """
+    """Yield a temporary name beside ``path`` (same suffix); it becomes ``path`` only if the block succeeds, so a
+    failed step never leaves a half-written file that the next notebook would trust."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial{path.suffix}")
@@ -209,14 +155,14 @@ def written_atomically(path: Path | str) -> Iterator[Path]:
 
 
 def write_json(path: Path | str, record: dict) -> Path:
-    """Write a JSON report (indented, keys in insertion order, values JSON lacks as strings) atomically."""
+    """Write a JSON report (indented, values JSON lacks as strings) atomically."""
     with written_atomically(path) as partial:
         partial.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return Path(path)
 
 
 def read_json(path: Path | str) -> dict:
-    """A JSON report written by ``write_json``, or a clear error when it is missing or not valid JSON."""
+    """A JSON report, or a clear error when it is missing or not valid JSON."""
     path = Path(path)
     try:
         return json.loads(path.read_text())
@@ -226,23 +172,12 @@ def read_json(path: Path | str) -> dict:
         raise TutorialError(f"{path} is not valid JSON ({error}); restore it or write it again.") from error
 
 
-def describe_run(profile: Profile, device: torch.device) -> str:
-    """One line every notebook prints first: which profile on which device."""
-    if device.type == "cuda":
-        where = f"cuda ({torch.cuda.get_device_name(device)})"
-    else:
-        where = f"cpu ({torch.get_num_threads()} threads)"
-    return f"profile: {profile.name} | device: {where} | artifacts: {shown_path(artifacts_dir(profile))}"
-
-
 def shown_path(path) -> str:
-    """How a notebook prints a path: relative to the repository (or to the artifacts folder's parent), so that no
-    output names the folders of the machine that ran it. Anything else (not a path inside either) is left as it is."""
-    text = str(path)
-    for base, label in ((REPO_ROOT, ""), (Path(os.environ.get(ARTIFACTS_ENV) or REPO_ROOT / "artifacts"), "artifacts/")):
+    """A path as notebooks print it: relative to the repository (or the artifacts folder's parent), so that no output
+    names the machine's folders; anything else is left as it is."""
+    for base, label in ((REPO_ROOT, ""), (_artifacts_base(), "artifacts/")):
         try:
-            relative = Path(text).resolve().relative_to(base.resolve())
+            return label + Path(str(path)).resolve().relative_to(base.resolve()).as_posix()
         except (ValueError, OSError):
             continue
-        return label + relative.as_posix()
-    return text
+    return str(path)

@@ -1,7 +1,4 @@
-"""What the notebooks print and show: the opening and closing lines, sources, tables, skips, images, tools.
-
-Introduced in notebook 00.
-"""
+"""What the notebooks print and show: opening and closing lines, sources, tables, skips, images, tools (notebook 00)."""
 
 from __future__ import annotations
 
@@ -25,11 +22,13 @@ _skip_reasons_shown: dict[str, str] = {}  # reason -> the first step skipped for
 
 
 def start_notebook(notebook: str) -> tuple[config.Profile, torch.device]:
-    """Print the versions, profile and device a notebook runs with; return (profile, device)."""
+    """Print the versions, profile, device and artifacts folder a notebook runs with; return (profile, device)."""
     _started[notebook] = time.perf_counter()
     profile, device = config.get_profile(), config.default_device()
     print(f"{notebook} | python {platform.python_version()} | torch {torch.__version__}")
-    print(config.describe_run(profile, device))
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    print(f"profile: {profile.name} | device: {device.type} ({where}) | "
+          f"artifacts: {config.shown_path(config.artifacts_dir(profile))}")
     return profile, device
 
 
@@ -38,10 +37,9 @@ def finish_notebook(notebook: str) -> None:
     if notebook not in _started:
         print(f"{notebook}: no start time (the kernel restarted after the first cell?); run it from the top to time it")
         return
-    seconds = time.perf_counter() - _started[notebook]
-    profile, device = config.get_profile(), config.default_device()
+    seconds, device = time.perf_counter() - _started[notebook], config.default_device()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{notebook} finished in {seconds:.0f} s, {profile.name} profile, {where}")
+    print(f"{notebook} finished in {seconds:.0f} s, {config.get_profile().name} profile, {where}")
 
 
 def show_source(*functions, lines: int = SOURCE_LINES_SHOWN) -> None:
@@ -59,11 +57,8 @@ def show_source(*functions, lines: int = SOURCE_LINES_SHOWN) -> None:
 
 
 def report_skip(step: str, reason: str, record: list[dict] | None = None) -> str:
-    """Print why a step was skipped, in one recognisable line; return that line.
-
-    A reason is printed in full once per kernel; later steps skipped for the same reason name the first one.
-    With ``record`` (a list), also append ``{"step": step, "reason": reason}`` to it for a results file.
-    """
+    """Print why a step was skipped in one recognisable line (a reason in full once per kernel, later its first step's
+    name) and return it; with ``record``, also append ``{"step", "reason"}`` to it for a results file."""
     first_step = _skip_reasons_shown.setdefault(reason, step)
     line = f"{SKIP_PREFIX}: {step} - " + (reason if first_step == step else f"same reason as '{first_step}' above")
     print(line)
@@ -72,8 +67,16 @@ def report_skip(step: str, reason: str, record: list[dict] | None = None) -> str
     return line
 
 
+def _format_cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 class Table:
-    """Rows of a table that Jupyter shows as HTML and a terminal as aligned text (see ``show_table``)."""
+    """Rows of a table that Jupyter shows as HTML and a terminal as aligned text."""
 
     def __init__(self, rows: list[dict], columns: list[str] | None = None, title: str | None = None):
         self.columns = list(columns) if columns else list(dict.fromkeys(key for row in rows for key in row))
@@ -95,14 +98,6 @@ class Table:
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _format_cell(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
-
-
 def show_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> Table:
     """Show ``rows`` (one dict per row) as one table; floats get 4 decimals below 10, else one. Returns the Table."""
     from IPython.display import display
@@ -113,8 +108,7 @@ def show_table(rows: list[dict], columns: list[str] | None = None, title: str | 
 
 
 def show_side_by_side(images: dict[str, Path], legend: dict[str, str] | None = None, max_height: int = 900) -> None:
-    """PNG images next to each other under their titles (``{title: png}``), each at most ``max_height`` px tall,
-    with an optional colour legend (``{colour: meaning}``) above them."""
+    """PNG images side by side under their titles (``{title: png}``), with an optional legend ``{colour: meaning}``."""
     from IPython.display import HTML, display
 
     keys = "".join(f'<span style="border:3px solid {color};padding:0 6px;margin-right:12px">{html.escape(meaning)}</span>'
@@ -127,11 +121,11 @@ def show_side_by_side(images: dict[str, Path], legend: dict[str, str] | None = N
 
 
 def run_tool(script: str, *arguments: str, tail: int = 12) -> str:
-    """Run ``python tools/<script> <arguments>`` as the README shows it; print the command and the last ``tail``
-    lines of its output; return the whole output. A failed tool stops with its output in the message."""
-    command = [sys.executable, str(config.REPO_ROOT / "tools" / script), *map(str, arguments)]
+    """Run ``python tools/<script> <arguments>``; print the command and the last ``tail`` lines of its output and
+    return the whole output. A failed tool stops with its output in the message."""
     print("$ python " + " ".join([f"tools/{script}", *(config.shown_path(argument) for argument in arguments)]))
-    result = subprocess.run(command, capture_output=True, text=True, cwd=config.REPO_ROOT)
+    result = subprocess.run([sys.executable, str(config.REPO_ROOT / "tools" / script), *map(str, arguments)],
+                            capture_output=True, text=True, cwd=config.REPO_ROOT)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
         raise config.TutorialError(f"tools/{script} failed (exit {result.returncode}):\n{output[-3000:]}")

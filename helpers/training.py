@@ -1,12 +1,8 @@
-"""Training and evaluation loops for the FP32 ResNet18.
+"""Training and evaluation of the FP32 ResNet18 (notebook 01); ``predict`` and the accuracy functions serve 02-07.
 
-Introduced in notebook 01; ``predict`` and ``accuracy`` are reused by notebooks 02-05.
-
-Recipe (full profile): SGD with Nesterov momentum, a one-cycle learning-rate schedule, label
-smoothing, weight decay, random-crop + flip augmentation, CutMix on half the batches, and a moving
-average of the weights (EMA, started half-way, once the learning rate falls) as the final model; on a GPU also bf16 mixed precision and
-channels-last memory layout. Seeds are fixed; cuDNN's autotuner is on for speed, so two GPU
-runs can still differ in the last digits.
+The full profile's recipe: SGD with Nesterov momentum, a one-cycle schedule, label smoothing, weight decay, random crop
+and flip, CutMix on half the batches, and a moving average of the weights (EMA, from half-way) as the model kept; on a
+GPU also bf16 mixed precision and channels-last. Seeds are fixed; cuDNN's autotuner is on, so GPU runs can still differ.
 """
 
 from __future__ import annotations
@@ -30,23 +26,16 @@ def set_seed(seed: int = SEED) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    generator = torch.Generator()
-    generator.manual_seed(seed)
-    return generator
+    return torch.Generator().manual_seed(seed)
 
 
 def make_optimizer(model: nn.Module, profile: Profile, steps_per_epoch: int):
     """SGD + Nesterov momentum with a one-cycle schedule over the profile's epochs."""
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=profile.peak_learning_rate, momentum=0.9,
-        nesterov=True, weight_decay=profile.weight_decay,
-    )
+    optimizer = torch.optim.SGD(model.parameters(), lr=profile.peak_learning_rate, momentum=0.9, nesterov=True,
+                                weight_decay=profile.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=profile.peak_learning_rate,
-        epochs=profile.epochs, steps_per_epoch=steps_per_epoch,
-        pct_start=0.25, anneal_strategy="linear",
-        div_factor=10.0, final_div_factor=100.0,
-    )
+        optimizer, max_lr=profile.peak_learning_rate, epochs=profile.epochs, steps_per_epoch=steps_per_epoch,
+        pct_start=0.25, anneal_strategy="linear", div_factor=10.0, final_div_factor=100.0)
     return optimizer, scheduler
 
 
@@ -72,18 +61,13 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
                 seed: int = SEED, step=train_step) -> dict:
     """Train ``model`` in place with ``step`` (notebook 01 passes yours); return a history, one entry per epoch.
 
-    ``test_accuracy`` is the accuracy of the model that will be kept: the plain weights, and from
-    ``profile.ema_start_epoch`` on (when ``profile.ema_decay`` > 0) their moving average.
-    ``live_test_accuracy`` is always the plain weights' own accuracy, so a plot can show both.
-    One progress bar runs over the epochs; a one-line summary is printed about ten times per run.
+    ``test_accuracy``: the model that will be kept (the plain weights; from ``profile.ema_start_epoch`` on, when
+    ``profile.ema_decay`` > 0, their moving average). ``live_test_accuracy``: always the plain weights'.
     """
     generator = set_seed(seed)
     use_cuda = device.type == "cuda"
-    if use_cuda:
-        torch.backends.cudnn.benchmark = True
-        model = model.to(device, memory_format=torch.channels_last)
-    else:
-        model = model.to(device)
+    torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or use_cuda
+    model = model.to(device, memory_format=torch.channels_last if use_cuda else torch.preserve_format)
     train_images, train_labels = to_tensor(train.images, device), torch.from_numpy(train.labels).to(device)
     steps_per_epoch = -(-len(train) // profile.batch_size)
     optimizer, scheduler = make_optimizer(model, profile, steps_per_epoch)
@@ -109,7 +93,7 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.long)
         for inputs, targets in batches(train_images, train_labels, profile.batch_size, shuffle=True, augment=True,
-                                       cutout_size=profile.cutout_size, generator=generator):
+                                       generator=generator):
             if use_cuda:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             mixed = profile.cutmix_probability > 0 and float(torch.rand((), generator=generator)) < profile.cutmix_probability
@@ -133,20 +117,16 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
         live_accuracy = accuracy(predict(model, test, profile.eval_batch_size, device, progress=False), test.labels)
         kept_accuracy = live_accuracy if average is None else accuracy(
             predict(average.module, test, profile.eval_batch_size, device, progress=False), test.labels)
-        history["epoch"].append(epoch)
-        history["train_loss"].append(loss_sum.item() / len(train))
-        history["train_accuracy"].append(correct.item() / len(train))
-        history["test_accuracy"].append(kept_accuracy)
-        history["live_test_accuracy"].append(live_accuracy)
-        history["learning_rate"].append(learning_rate)
-        history["epoch_seconds"].append(seconds)
+        for key, value in (("epoch", epoch), ("train_loss", loss_sum.item() / len(train)),
+                           ("train_accuracy", correct.item() / len(train)), ("test_accuracy", kept_accuracy),
+                           ("live_test_accuracy", live_accuracy), ("learning_rate", learning_rate),
+                           ("epoch_seconds", seconds)):
+            history[key].append(value)
         progress.set_postfix(loss=f"{history['train_loss'][-1]:.3f}", test=f"{kept_accuracy:.3f}")
         if epoch % summary_every == 0 or epoch == profile.epochs:
-            tqdm.write(
-                f"epoch {epoch:3d}  loss {history['train_loss'][-1]:.4f}  train acc {history['train_accuracy'][-1]:.4f}  "
-                f"test acc {kept_accuracy:.4f}" + ("" if average is None else f" (live weights {live_accuracy:.4f})")
-                + f"  ({seconds:.1f} s)"
-            )
+            live = "" if average is None else f" (live weights {live_accuracy:.4f})"
+            tqdm.write(f"epoch {epoch:3d}  loss {history['train_loss'][-1]:.4f}  train acc "
+                       f"{history['train_accuracy'][-1]:.4f}  test acc {kept_accuracy:.4f}{live}  ({seconds:.1f} s)")
     if average is not None:
         history["last_step_test_accuracy"] = history["live_test_accuracy"][-1]
         model.load_state_dict(average.module.state_dict())
@@ -180,11 +160,8 @@ def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
 
 
 def accuracy_interval(predictions: np.ndarray, labels: np.ndarray, z: float = 1.96) -> tuple[float, float, float]:
-    """Top-1 accuracy and its 95 % interval (Wilson score interval, good also near 0 and 1).
-
-    The interval says how far the accuracy on *all* images like these could be from the accuracy
-    measured on this sample: about +-1.6 points for 1,000 images at 93 %, +-0.5 for 10,000.
-    """
+    """Top-1 accuracy and its 95 % Wilson score interval (good also near 0 and 1): how far the accuracy on *all* images
+    like these could be from this sample's, about +-1.6 points for 1,000 images at 93 %, +-0.5 for 10,000."""
     value = accuracy(predictions, labels)
     count = len(np.asarray(labels))
     centre = (value + z * z / (2 * count)) / (1 + z * z / count)

@@ -124,10 +124,17 @@ def test_examples_per_class_interleaves_classes():
     assert examples.labels.tolist() == list(range(10)) * 2
 
 
+def normalize_numpy(images: np.ndarray) -> np.ndarray:
+    """The normalization written out in numpy: uint8 N x H x W x C -> float32 N x C x H x W."""
+    mean = np.asarray(data.CIFAR10_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(data.CIFAR10_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+    return (images.astype(np.float32).transpose(0, 3, 1, 2) / np.float32(255.0) - mean) / std
+
+
 def test_normalize_matches_numpy_version():
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     torch_version = data.normalize(data.to_tensor(images)).numpy()
-    assert np.allclose(torch_version, data.normalize_numpy(images), atol=1e-6)
+    assert np.allclose(torch_version, normalize_numpy(images), atol=1e-6)
 
 
 def test_crop_and_flip_keep_shape_and_pixels():
@@ -137,13 +144,6 @@ def test_crop_and_flip_keep_shape_and_pixels():
     assert augmented.shape == images.shape
     # every pixel is either padding (0) or one of the image's own values
     assert set(augmented.unique().tolist()) <= set(images.unique().tolist()) | {0}
-
-
-def test_cutout_blacks_out_at_most_one_square():
-    generator = torch.Generator().manual_seed(0)
-    images = torch.full((200, 3, 32, 32), 255, dtype=torch.uint8)
-    blacked = (data.cutout(images, generator, 16)[:, 0] == 0).sum((1, 2))
-    assert blacked.max() == 256 and blacked.min() >= 64  # whole square, or a corner of it at the border
 
 
 def test_batches_are_repeatable_and_cover_everything():

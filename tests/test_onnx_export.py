@@ -54,9 +54,9 @@ def test_metadata_alone_reproduces_pytorch_predictions(exported):
     assert np.array_equal(onnx_runtime.predict_onnx(path, images, batch_size=5), expected)
     # the preprocessing is what the metadata says, not a copy of the project's constants
     metadata = onnx_export.read_metadata(path)
-    assert np.allclose(onnx_export.preprocess_from_metadata(images, metadata), data.normalize_numpy(images), atol=1e-6)
+    assert np.allclose(onnx_export.preprocess_from_metadata(images, metadata), data.normalize(data.to_tensor(images)).numpy(), atol=1e-6)
     altered = dict(metadata, normalization_mean=json.dumps([0.0, 0.0, 0.0]))
-    assert not np.allclose(onnx_export.preprocess_from_metadata(images, altered), data.normalize_numpy(images))
+    assert not np.allclose(onnx_export.preprocess_from_metadata(images, altered), data.normalize(data.to_tensor(images)).numpy())
 
 
 def test_corrupt_and_missing_onnx_files_give_clear_errors(tmp_path, exported):
