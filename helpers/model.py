@@ -1,12 +1,8 @@
-"""The ResNet18 of this tutorial and its checkpoints.
+"""The ResNet18 of this tutorial and its checkpoints (notebook 01).
 
-Introduced in notebook 01.
-
-The model is torchvision's *quantizable* ResNet18 (its residual additions go through
-``FloatFunctional`` and it has ``fuse_model()``, so eager-mode quantization works in notebook 02),
-with the stem CIFAR-10 needs: a 3x3 stride-1 first convolution and no max-pool, so a 32x32
-image keeps its resolution until the first residual stage. torchvision's plain ``resnet18`` cannot
-be quantized in eager mode: its ``out += identity`` fails on quantized tensors.
+torchvision's *quantizable* ResNet18 (residual additions through ``FloatFunctional``, and ``fuse_model()``, so eager-mode
+quantization works in notebook 02; the plain ``resnet18``'s ``out += identity`` fails on quantized tensors), with the
+stem CIFAR-10 needs: a 3x3 stride-1 first convolution and no max-pool, so a 32x32 image keeps its resolution.
 """
 
 from __future__ import annotations
@@ -24,13 +20,10 @@ from .data import sha256_of
 
 ARCHITECTURE = "resnet18-cifar10-quantizable"
 NUM_CLASSES = 10
-
-# The full profile's model, trained once on a GPU and shipped with the repository so that a laptop
-# never has to train it (notebook 01). Half-precision weights, float32 BatchNorm; made and measured
-# by tools/ship_model.py, which prints the hash below for a new file.
+# The full profile's model, trained once on a GPU and shipped so that a laptop never has to train it (notebook 01):
+# float16 weights, float32 BatchNorm, made by tools/ship_model.py, which prints the hash for a new file.
 SHIPPED_MODEL_PATH = REPO_ROOT / "models" / "resnet18_cifar10_fp16.pt"
 SHIPPED_MODEL_SHA256 = "d05b1e39ad607fb99e568bc0e7d67aae49a58ae737679264690df2ac16567ee5"
-COMPACT_FORMAT = "fp16-weights-fp32-batchnorm"
 
 
 def build_resnet18_cifar(num_classes: int = NUM_CLASSES) -> nn.Module:
@@ -43,46 +36,17 @@ def build_resnet18_cifar(num_classes: int = NUM_CLASSES) -> nn.Module:
 
 def save_checkpoint(path: Path, model: nn.Module, provenance: dict) -> None:
     """Save the weights with a record of how they were made (data, profile, epochs, accuracy...)."""
-    state = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
-    record = {
-        "architecture": ARCHITECTURE,
-        "state_dict": state,
-        # plain JSON types only, so that torch.load(weights_only=True) can read it back
-        "provenance": {**json.loads(json.dumps(provenance, default=str)), "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
-    }
-    with written_atomically(path) as partial:
-        torch.save(record, partial)
-
-
-def compact_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
-    """``model``'s weights for shipping: BatchNorm parameters and statistics in float32, every other
-    floating-point tensor (convolution and fc weights, fc bias) in float16, about half the size."""
-    batchnorm = {name for name, module in model.named_modules() if isinstance(module, nn.modules.batchnorm._BatchNorm)}
-    state = {}
-    for key, value in model.state_dict().items():
-        owner = key.rpartition(".")[0]
-        value = value.detach().cpu().contiguous()
-        state[key] = value.half() if value.is_floating_point() and owner not in batchnorm else value
-    return state
-
-
-def save_compact_checkpoint(path: Path, model: nn.Module, provenance: dict) -> None:
-    """Save ``model`` as ``compact_state_dict`` with its provenance; ``load_checkpoint`` reads it back in float32."""
-    record = {
-        "architecture": ARCHITECTURE,
-        "format": COMPACT_FORMAT,
-        "state_dict": compact_state_dict(model),
-        "provenance": json.loads(json.dumps(provenance, default=str)),
-    }
+    saved_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    record = {"architecture": ARCHITECTURE,
+              "state_dict": {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()},
+              # plain JSON types only, so that torch.load(weights_only=True) can read it back
+              "provenance": {**json.loads(json.dumps(provenance, default=str)), "saved_at": saved_at}}
     with written_atomically(path) as partial:
         torch.save(record, partial)
 
 
 def load_shipped_model(path: Path | None = None, expected_sha256: str | None = None) -> tuple[nn.Module, dict]:
-    """The FP32 model shipped with the repository (notebook 01's laptop path), after checking its sha256.
-
-    A missing, changed or corrupt file, or one of another architecture, stops with one clear message.
-    """
+    """The FP32 model shipped with the repository (notebook 01's laptop path), after checking its sha256."""
     path = Path(path or SHIPPED_MODEL_PATH)
     expected_sha256 = expected_sha256 or SHIPPED_MODEL_SHA256
     if not path.is_file():
@@ -98,12 +62,8 @@ def load_shipped_model(path: Path | None = None, expected_sha256: str | None = N
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
-    """The FP32 model of a checkpoint written by ``save_checkpoint`` or ``save_compact_checkpoint``
-    (its float16 weights come back as float32), and its provenance.
-
-    Refuses, with a clear message, files that are not such checkpoints or that hold
-    another architecture's weights.
-    """
+    """The FP32 model of a checkpoint of this tutorial (float16 weights come back as float32) and its provenance;
+    a file that is no such checkpoint, or holds another architecture's weights, is refused with a clear message."""
     path = Path(path)
     if not path.is_file():
         raise TutorialError(f"Checkpoint {path} does not exist. Run notebooks/01_train_fp32_resnet18.ipynb first.")
@@ -113,21 +73,16 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
         raise TutorialError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}).") from error
     if not isinstance(record, dict) or "state_dict" not in record:
         raise TutorialError(f"{path} is not a checkpoint of this tutorial (no 'state_dict' entry).")
-    architecture = record.get("architecture")
-    if architecture != ARCHITECTURE:
-        raise TutorialError(
-            f"{path} holds a '{architecture}' model, but this tutorial needs '{ARCHITECTURE}'. "
-            f"Retrain with notebooks/01_train_fp32_resnet18.ipynb."
-        )
+    if record.get("architecture") != ARCHITECTURE:
+        raise TutorialError(f"{path} holds a '{record.get('architecture')}' model, but this tutorial needs "
+                            f"'{ARCHITECTURE}'. Retrain with notebooks/01_train_fp32_resnet18.ipynb.")
     model = build_resnet18_cifar()
     try:
         model.load_state_dict(record["state_dict"])
     except RuntimeError as error:
         raise TutorialError(
-            f"{path} says it is '{ARCHITECTURE}', but its weights do not fit that model: {str(error)[:400]}"
-        ) from error
-    model.eval()
-    return model, record.get("provenance", {})
+            f"{path} says it is '{ARCHITECTURE}', but its weights do not fit that model: {str(error)[:400]}") from error
+    return model.eval(), record.get("provenance", {})
 
 
 def provenance_summary(provenance: dict) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import ship_model
 from helpers import model
 from helpers.config import PROFILES, REPO_ROOT, TutorialError
 from helpers.data import ARCHIVE_ENV, load_cifar10, normalize, sha256_of, take_subset, to_tensor
@@ -34,7 +35,7 @@ def test_shipped_model_carries_its_provenance():
     assert provenance["gpu"].startswith("NVIDIA")
     assert provenance["data_archive_sha256"] == OFFLINE_COPY_SHA256
     assert provenance["test_images"] == 10_000 and provenance["test_accuracy_fp32_at_training"] >= 0.93
-    assert provenance["storage"] == model.COMPACT_FORMAT
+    assert provenance["storage"] == ship_model.COMPACT_FORMAT
     assert all(parameter.dtype == torch.float32 for parameter in network.state_dict().values() if parameter.is_floating_point())
 
 
@@ -62,7 +63,7 @@ def test_compact_storage_round_trips_within_float16_rounding(tmp_path):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
     path = tmp_path / "compact.pt"
-    model.save_compact_checkpoint(path, network, {"note": "test"})
+    ship_model.save_compact_checkpoint(path, network, {"note": "test"})
     reloaded, provenance = model.load_checkpoint(path)
     assert provenance == {"note": "test"}
     assert torch.equal(reloaded.bn1.running_var, network.bn1.running_var)  # BatchNorm kept in float32
@@ -90,7 +91,7 @@ def test_a_corrupt_file_or_another_architecture_is_refused_even_with_its_own_has
     with pytest.raises(TutorialError, match="not a readable PyTorch checkpoint"):
         model.load_shipped_model(garbage, expected_sha256=sha256_of(garbage))
     other = tmp_path / "other.pt"
-    torch.save({"architecture": "resnet50-imagenet", "format": model.COMPACT_FORMAT, "state_dict": {}}, other)
+    torch.save({"architecture": "resnet50-imagenet", "format": ship_model.COMPACT_FORMAT, "state_dict": {}}, other)
     with pytest.raises(TutorialError, match="resnet50-imagenet"):
         model.load_shipped_model(other, expected_sha256=sha256_of(other))
 
