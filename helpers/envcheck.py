@@ -1,7 +1,7 @@
 """What this machine has for the tutorial, what each missing piece costs, and the record every report carries.
 
-Introduced in notebook 00, the check a workshop participant runs first. Notebooks 03-06 ask it whether a browser
-(Netron renders) and ModelOpt's environment are here; every results file records ``machine_record()``.
+Notebook 00 runs the checks first; notebooks 03-06 ask whether a browser (Netron renders) and ModelOpt's environment
+are here; every results file records ``machine_record()``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,10 @@ from .data import ARCHIVE_ENV, data_dir
 CHROMIUM_ENV = "NETRON_CHROMIUM"
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
 MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/run_modelopt.py setup` once the install worked
+# CPU flags (as /proc/cpuinfo names them) that decide which integer kernels ONNX Runtime's optimized INT8 path uses, and
+# so what it computes (notebook 03): AVX2 u8 x s8 products can saturate, the others' dot-product instructions do not.
+INT8_INSTRUCTION_SETS = {"avx2": "AVX2", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
+                         "asimddp": "ARM dot product"}
 
 
 @dataclass
@@ -33,10 +38,6 @@ class Check:
     ok: bool
     detail: str
     cost_if_missing: str  # what the learner loses without it ("" when nothing)
-
-    @property
-    def status(self) -> str:
-        return "ok" if self.ok else "MISSING"
 
 
 def package_version(distribution: str) -> str | None:
@@ -55,40 +56,22 @@ def import_problem(module: str) -> str | None:
         return f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
 
 
-def cpu_description() -> str:
-    model = platform.processor() or platform.machine()
+def _cpuinfo() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+        return Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} logical cores"
+        return ""
 
 
-# CPU flags (as /proc/cpuinfo names them) that decide which integer kernels ONNX Runtime's optimized
-# INT8 path uses, and so what it computes (notebook 03): AVX2 u8 x s8 products can saturate, the
-# dot-product instructions of the others do not.
-INT8_INSTRUCTION_SETS = {
-    "avx2": "AVX2",
-    "avx512_vnni": "AVX-512 VNNI",
-    "avx_vnni": "AVX-VNNI",
-    "amx_int8": "AMX-INT8",
-    "asimddp": "ARM dot product",
-}
+def cpu_description() -> str:
+    models = re.findall(r"^model name\s*:\s*(.+)$", _cpuinfo(), re.M)
+    return f"{models[0].strip() if models else platform.processor() or platform.machine()}, {os.cpu_count()} logical cores"
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo ('flags' on x86, 'Features' on ARM); empty elsewhere.
-
-    ``cpuinfo``: the text of such a file to read instead of this machine's (another machine's, in the tests)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return set()
-    for line in cpuinfo.splitlines():
+    """The CPU's feature flags from /proc/cpuinfo ('flags' on x86, 'Features' on ARM), or from ``cpuinfo``, the text of
+    such a file (another machine's, in the tests); empty where there is none."""
+    for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
             return set(value.split())
@@ -102,17 +85,16 @@ def int8_instruction_sets(flags: set[str] | None = None) -> dict[str, bool]:
 
 
 def check_core_packages() -> list[Check]:
-    rows = []
-    for distribution, needed_by in [
-        ("torch", "every notebook"), ("torchvision", "01 (data, model)"), ("onnx", "01-05"),
-        ("onnxruntime", "01-05 (CPU reference executor)"), ("onnx-graphsurgeon", "03, 05"),
-        ("matplotlib", "every plot"), ("numpy", "everything"), ("netron", "03, 05 (graph renders)"),
-        ("playwright", "03, 05 (drives Chromium for renders)"),
-    ]:
-        version = package_version(distribution)
-        rows.append(Check(distribution, version is not None, version or "not installed",
-                          "" if version else f"needed by notebook {needed_by}: run `make setup`"))
-    return rows
+    needed_by = {"torch": "every notebook", "torchvision": "01 (data, model)", "onnx": "01-05",
+                 "onnxruntime": "01-05 (CPU reference executor)", "onnx-graphsurgeon": "03, 05", "matplotlib": "every plot",
+                 "numpy": "everything", "netron": "03, 05 (graph renders)",
+                 "playwright": "03, 05 (drives Chromium for renders)"}
+    checks = []
+    for name, notebooks in needed_by.items():
+        version = package_version(name)
+        checks.append(Check(name, version is not None, version or "not installed",
+                            "" if version else f"needed by notebook {notebooks}: run `make setup`"))
+    return checks
 
 
 def check_quantized_engine() -> Check:
@@ -137,11 +119,8 @@ def check_gpu() -> Check:
 def check_tensorrt() -> Check:
     problem = import_problem("tensorrt")
     if problem is None:
-        import tensorrt
-
-        return Check("TensorRT", True, f"tensorrt {tensorrt.__version__}", "")
-    return Check("TensorRT", False, problem,
-                 "notebook 04 skips engine builds, engine accuracy and TensorRT timings "
+        return Check("TensorRT", True, f"tensorrt {sys.modules['tensorrt'].__version__}", "")
+    return Check("TensorRT", False, problem, "notebook 04 skips engine builds, engine accuracy and TensorRT timings "
                  "(install with `pip install tensorrt` on a machine with an NVIDIA GPU)")
 
 
@@ -149,8 +128,7 @@ def check_pycuda() -> Check:
     problem = import_problem("pycuda.driver")
     if problem is None:
         return Check("pycuda", True, f"pycuda {package_version('pycuda')}", "")
-    return Check("pycuda", False, problem,
-                 "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
+    return Check("pycuda", False, problem, "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
 
 
 def chromium_executable() -> str | None:
@@ -216,48 +194,35 @@ def check_dataset() -> Check:
         return Check("CIFAR-10", ok, f"{ARCHIVE_ENV} names {Path(archive).name}" + ("" if ok else " (file not found)"),
                      "" if ok else f"fix {ARCHIVE_ENV} or unset it to download with torchvision")
     downloaded = (data_dir() / "torchvision" / "cifar-10-batches-py").is_dir()
-    return Check("CIFAR-10", True,
-                 "already downloaded by torchvision" if downloaded else
+    return Check("CIFAR-10", True, "already downloaded by torchvision" if downloaded else
                  f"will be downloaded by torchvision into {shown_path(data_dir())} (about 170 MB)", "")
 
 
 def run_all_checks() -> list[Check]:
-    return [
-        *check_core_packages(), check_quantized_engine(), check_gpu(),
-        check_tensorrt(), check_pycuda(), check_browser(), check_dataset(),
-    ]
+    return [*check_core_packages(), check_quantized_engine(), check_gpu(), check_tensorrt(), check_pycuda(),
+            check_browser(), check_dataset()]
 
 
 def format_checks(checks: list[Check]) -> str:
     """A plain-text table: name, status, detail; then what each missing piece costs."""
     width = max(len(check.name) for check in checks)
-    lines = [f"{check.name:<{width}}  {check.status:<7}  {check.detail}" for check in checks]
-    missing = [check for check in checks if not check.ok]
-    if missing:
-        lines += ["", "What the missing pieces cost you:"]
-        lines += [f"  - {check.name}: {check.cost_if_missing}" for check in missing]
-    else:
-        lines += ["", "Everything is here: every notebook runs in full."]
-    return "\n".join(lines)
-
-
-def pinned_versions(pyproject: Path = REPO_ROOT / "pyproject.toml") -> dict[str, str]:
-    """{distribution: requirement} for every entry of pyproject.toml's ``dependencies`` (e.g. {"torch": "==2.14.1"})."""
-    import re
-
-    from packaging.requirements import Requirement
-
-    block = re.search(r"^dependencies = \[(.*?)^\]", pyproject.read_text(), re.S | re.M).group(1)
-    requirements = [Requirement(entry) for entry in re.findall(r'^\s*"([^"]+)"', block, re.M)]
-    return {requirement.name: str(requirement.specifier) for requirement in requirements}
+    lines = [f"{check.name:<{width}}  {'ok' if check.ok else 'MISSING':<7}  {check.detail}" for check in checks]
+    missing = [f"  - {check.name}: {check.cost_if_missing}" for check in checks if not check.ok]
+    return "\n".join(lines + (["", "What the missing pieces cost you:", *missing] if missing
+                              else ["", "Everything is here: every notebook runs in full."]))
 
 
 def version_differences(pins: dict[str, str] | None = None) -> list[dict]:
-    """One row per pinned dependency: the requirement, the running version, and whether it satisfies it."""
+    """One row per dependency pinned in pyproject.toml (or in ``pins``, {name: requirement}): the requirement, the
+    running version, and whether it satisfies it."""
+    from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
 
+    if pins is None:
+        block = re.search(r"^dependencies = \[(.*?)^\]", (REPO_ROOT / "pyproject.toml").read_text(), re.S | re.M).group(1)
+        pins = {req.name: str(req.specifier) for req in map(Requirement, re.findall(r'^\s*"([^"]+)"', block, re.M))}
     rows = []
-    for name, requirement in (pins or pinned_versions()).items():
+    for name, requirement in pins.items():
         running = package_version(name)
         release = running.split("+")[0] if running else None  # torch's "+cu130" build tag is no version difference
         satisfied = release is not None and SpecifierSet(requirement).contains(release, prereleases=True)
@@ -274,7 +239,6 @@ def machine_record() -> dict:
         gpu = {"name": properties.name, "memory_gib": round(properties.total_memory / 2**30, 1),
                "compute_capability": f"{properties.major}.{properties.minor}", "cuda_runtime_torch": torch.version.cuda,
                "cudnn": torch.backends.cudnn.version()}
-    tensorrt_problem = import_problem("tensorrt")
     return {
         "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "platform": platform.platform(),
@@ -285,6 +249,6 @@ def machine_record() -> dict:
         "gpu": gpu,
         "versions": {
             **{name: package_version(name) for name in ("torch", "torchvision", "onnx", "onnxruntime", "numpy", "pycuda")},
-            "tensorrt": sys.modules["tensorrt"].__version__ if tensorrt_problem is None else None,
+            "tensorrt": sys.modules["tensorrt"].__version__ if import_problem("tensorrt") is None else None,
         },
     }
