@@ -51,7 +51,8 @@ executed-notebooks: setup $(MODELOPT_SETUP)
 learner-notebooks: setup
 	$(PY) tools/make_learner_notebooks.py
 
-## Unit tests, then every notebook once, end to end under nbval (quick profile, offline data, exercise solutions in
+## Unit tests, then every notebook once, end to end under nbval (the test profile: the laptop path cut to what its checks
+## need; offline data, exercise solutions in
 ## place, notebook 04 against the TensorRT test double), each cell's outputs checked (tests/notebook_outputs.py).
 test: unit-tests notebook-tests
 
@@ -60,7 +61,7 @@ unit-tests: setup $(MODELOPT_SETUP)
 
 notebook-tests: setup $(MODELOPT_SETUP)
 	rm -rf $(TEST_ARTIFACTS)
-	$(TRT_DOUBLE) TUTORIAL_PROFILE=quick TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS) TQDM_DISABLE=1 \
+	$(TRT_DOUBLE) TUTORIAL_PROFILE=test TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS) TQDM_DISABLE=1 \
 		$(PY) -m pytest -p notebook_outputs --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider notebooks
 
 ## Copy the times of the committed run records into the notebook headers, README and WORKSHOP.md.

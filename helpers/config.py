@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -77,6 +77,11 @@ PROFILES = {
         qat_steps=16,  # one pass over the 512 demonstration images
         qat_batch_size=32, qat_learning_rate=0.002),
 }
+# `make test` only: the laptop path cut to what its checks need, so that CI runs every notebook in minutes. Nothing
+# quotes its numbers; the laptop path's come from `make tutorial` (quick).
+PROFILES["test"] = replace(PROFILES["quick"], name="test", train_images=256, test_images=500, calibration_images=128,
+                           observer_selection_images=128, benchmark_batch_sizes=(1, 4), benchmark_iterations=5,
+                           sensitivity_images=64, mixed_precision_layers=(0, 1), qat_steps=4)
 
 
 def default_device() -> torch.device:

@@ -103,7 +103,7 @@ def test_run_top_to_bottom_the_learner_copy_stops_at_its_first_lesson(tmp_path, 
     notebook = nbformat.reads(learner.serialized(learner.learner_copy(read(path), path.name)), as_version=4)
     lesson_index = next(index for index, cell in enumerate(notebook.cells) if learner.kind(cell) == "lesson")
     notebook.cells = notebook.cells[:lesson_index + 3]  # up to the cell that checks the lesson, and one more
-    monkeypatch.setenv("TUTORIAL_PROFILE", "quick")
+    monkeypatch.setenv("TUTORIAL_PROFILE", "test")
     monkeypatch.setenv("TUTORIAL_ARTIFACTS", str(tmp_path))
     monkeypatch.setenv("TQDM_DISABLE", "1")
     with pytest.raises(CellExecutionError) as stopped:
