@@ -1,9 +1,6 @@
-"""Latency and throughput the way trtexec reports them, for every runtime this machine has (notebook 04).
-
-GPU rows (PyTorch, TensorRT): CUDA events, with and without the copies (trtexec's "Latency" and "GPU Compute Time"),
-eager or replayed as a CUDA graph, timed as ``gpu_timing`` plans. CPU rows: wall clock after a counted warm-up.
-``tools/benchmark.py`` is the command line for GPU machines without Jupyter.
-"""
+"""Latency and throughput the way trtexec reports them, for every runtime this machine has (notebook 04): GPU rows
+timed with CUDA events, with and without the copies, eager or as a CUDA graph; CPU rows by wall clock after a warm-up.
+``tools/benchmark.py`` is the command line for GPU machines without Jupyter."""
 
 from __future__ import annotations
 
@@ -20,7 +17,6 @@ from . import tensorrt_engine
 from .config import TutorialError
 from .gpu_timing import TimingPlan, latency_statistics, time_gpu_iterations
 from .onnx_runtime import onnxruntime_session
-
 
 CPU_MAX_BATCH = 32  # larger CPU batches take minutes without teaching anything new
 CPU_MAX_ITERATIONS = 20
@@ -58,8 +54,6 @@ def random_images(batch_size: int, seed: int = 0) -> np.ndarray:
     """Normalized-looking float32 NCHW input; timing does not depend on the pixel values."""
     return np.random.default_rng(seed).standard_normal((batch_size, 3, 32, 32)).astype(np.float32)
 
-
-# --- CPU ------------------------------------------------------------------------------------------
 
 def time_cpu_call(run: Callable[[], object], iterations: int, warmup: int) -> tuple[list[float], float]:
     """Per-call wall-clock latency in ms of ``run()`` and the total seconds of the timed calls."""
@@ -104,11 +98,9 @@ def measure_onnxruntime_cpu(label: str, precision: str, onnx_path: Path, batch_s
     return rows
 
 
-# --- GPU ------------------------------------------------------------------------------------------
-
 @contextmanager
 def strict_fp32():
-    """TF32 off in cuBLAS and cuDNN inside the block, so "FP32" means what it means in the FP32 engine (TF32 cleared)."""
+    """TF32 off in cuBLAS and cuDNN inside the block, so "FP32" means what it means in the FP32 engine."""
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
@@ -153,7 +145,8 @@ def time_torch_gpu(model_on_gpu: torch.nn.Module, batch_size: int, timing: Timin
 
     step = capture_cuda_graph(one_iteration).replay if cuda_graph else one_iteration
     return time_gpu_iterations(step, new_event=lambda: torch.cuda.Event(enable_timing=True),
-                               record=lambda event: event.record(), elapsed_ms=lambda start, end: start.elapsed_time(end),
+                               record=lambda event: event.record(),
+                               elapsed_ms=lambda start, end: start.elapsed_time(end),
                                synchronize=torch.cuda.synchronize, timing=timing)
 
 
@@ -164,23 +157,26 @@ def measure_torch_gpu(model: torch.nn.Module, batch_sizes, timing: TimingPlan, p
     if not torch.cuda.is_available():
         raise TutorialError("No CUDA GPU visible to PyTorch: GPU baselines cannot be measured here.")
     dtypes = {"FP32": torch.float32, "FP16": torch.float16}
+    variants = [(False, False), (True, False)] + ([(False, True)] if cuda_graph else [])  # (copies, CUDA graph)
     saved_benchmark, torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark, True
     rows = []
     try:
         for precision in precisions:
             # a copy, so the caller's CPU model is left as it was
-            model_on_gpu = copy.deepcopy(model).to("cuda", dtype=dtypes[precision], memory_format=torch.channels_last).eval()
+            model_on_gpu = copy.deepcopy(model).to("cuda", dtype=dtypes[precision],
+                                                   memory_format=torch.channels_last).eval()
             with strict_fp32() if precision == "FP32" else nullcontext():
                 for batch_size in batch_sizes:
-                    for include_copies, graph in [(False, False), (True, False)] + ([(False, True)] if cuda_graph else []):
-                        latencies, wall, warmup = time_torch_gpu(model_on_gpu, batch_size, timing, include_copies, graph)
+                    for include_copies, graph in variants:
+                        latencies, wall, warmup = time_torch_gpu(model_on_gpu, batch_size, timing, include_copies,
+                                                                 graph)
                         rows.append(measurement(
                             GPU_LABELS[precision] + (CUDA_GRAPH_SUFFIX if graph else ""), "PyTorch", precision, "cuda",
                             batch_size, "included" if include_copies else "excluded", "CUDA events (torch)", latencies,
                             wall, launch="CUDA graph" if graph else "eager", series=GPU_LABELS[precision],
                             memory_format="channels_last", cudnn_benchmark=True,
-                            tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32,
-                            timing=timing.as_dict(), **warmup))
+                            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+                            tf32_cudnn=torch.backends.cudnn.allow_tf32, timing=timing.as_dict(), **warmup))
                         log(describe_row(rows[-1]))
     finally:
         torch.backends.cudnn.benchmark = saved_benchmark
@@ -222,8 +218,6 @@ def measure_tensorrt(label: str, precision: str, plan_path: Path, batch_sizes, t
     return rows
 
 
-# --- tables and plots -----------------------------------------------------------------------------
-
 def rows_for_plot(measurements: list[dict], data_copy: str, launch: str = "eager") -> list[dict]:
     """The rows of one data-copy setting and launch mode ("eager" or "CUDA graph"), CPU rows in every eager plot."""
     return [row for row in measurements if row["data_copy"] in (data_copy, "n/a (CPU)")
@@ -240,5 +234,6 @@ def launch_overhead_rows(measurements: list[dict]) -> list[dict]:
         graph = graphs.get((row.get("series"), row["batch_size"]))
         if graph is not None and row.get("launch") == "eager" and row["data_copy"] == "excluded":
             result.append({"series": row["series"], "batch_size": row["batch_size"], "eager_ms": row["median_ms"],
-                           "cuda_graph_ms": graph["median_ms"], "eager_over_graph": row["median_ms"] / graph["median_ms"]})
+                           "cuda_graph_ms": graph["median_ms"],
+                           "eager_over_graph": row["median_ms"] / graph["median_ms"]})
     return result

@@ -1,7 +1,5 @@
-"""Timing GPU work the way trtexec does, for PyTorch (torch.cuda) and TensorRT (pycuda) alike.
-
-Introduced in notebook 04, whose lesson writes ``time_gpu_iterations`` and checks it against this one.
-"""
+"""Timing GPU work the way trtexec does, for PyTorch (torch.cuda) and TensorRT (pycuda) alike (notebook 04, whose
+lesson writes ``time_gpu_iterations`` and checks it against this one)."""
 
 from __future__ import annotations
 
@@ -14,11 +12,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class TimingPlan:
-    """How long a GPU row warms up and measures.
-
-    trtexec warms up for 200 ms (``--warmUp``), then runs at least 10 iterations *and* 3 s (``--duration``).
-    A warm-up counted in iterations lasts a few ms at batch 1: too short for the GPU's clocks to ramp up.
-    """
+    """How long a GPU row warms up and measures. trtexec warms up for 200 ms, then runs at least 10 iterations *and*
+    3 s; a warm-up counted in iterations lasts a few ms at batch 1, too short for the GPU's clocks to ramp up."""
 
     warmup_seconds: float = 0.2
     min_seconds: float = 1.0
@@ -37,12 +32,10 @@ def timing_plan(profile_name: str | None, iterations: int) -> TimingPlan:
 def time_gpu_iterations(step: Callable[[], None], new_event: Callable[[], object], record: Callable[[object], None],
                         elapsed_ms: Callable[[object, object], float], synchronize: Callable[[], None],
                         timing: TimingPlan) -> tuple[list[float], float, dict]:
-    """Warm up for ``timing.warmup_seconds``, then time ``step`` one iteration at a time (an event before and
-    after each) until both ``timing.min_iterations`` and ``timing.min_seconds`` are reached.
-
-    Returns (per-iteration milliseconds, wall-clock seconds of the timed iterations, what the warm-up did).
-    The event and stream calls are passed in, so PyTorch (torch.cuda) and TensorRT (pycuda) share this loop.
-    """
+    """Warm up for ``timing.warmup_seconds``, then time ``step`` one iteration at a time (an event before and after
+    each) until both ``timing.min_iterations`` and ``timing.min_seconds`` are reached. Returns (milliseconds per
+    iteration, wall-clock seconds of the timed iterations, what the warm-up did). The event and stream calls are
+    passed in, so PyTorch (torch.cuda) and TensorRT (pycuda) share this loop."""
     warmup_started, warmup_count = time.perf_counter(), 0
     while warmup_count == 0 or time.perf_counter() - warmup_started < timing.warmup_seconds:
         step()
@@ -65,8 +58,8 @@ def time_gpu_iterations(step: Callable[[], None], new_event: Callable[[], object
 
 
 def latency_statistics(latencies_ms: list[float], batch_size: int, wall_seconds: float | None = None) -> dict:
-    """Mean, median, p90/p95/p99, min, max and std of per-iteration latencies (ms), and throughput in
-    images/s from the median latency (and from the wall-clock time when given)."""
+    """Mean, median, p90/p95/p99, min, max and std of per-iteration latencies (ms), and throughput in images/s from
+    the median latency (and from the wall-clock time when given)."""
     values = np.asarray(latencies_ms, dtype=float)
     if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
         raise ValueError(f"Latencies must be a non-empty list of finite, non-negative numbers, got {latencies_ms!r}")
@@ -79,5 +72,6 @@ def latency_statistics(latencies_ms: list[float], batch_size: int, wall_seconds:
               "throughput_images_per_s": batch_size * 1000.0 / median if median > 0 else float("inf")}
     if wall_seconds is not None:
         record["wall_seconds"] = float(wall_seconds)
-        record["wall_throughput_images_per_s"] = batch_size * values.size / wall_seconds if wall_seconds > 0 else float("inf")
+        record["wall_throughput_images_per_s"] = (batch_size * values.size / wall_seconds if wall_seconds > 0
+                                                  else float("inf"))
     return record

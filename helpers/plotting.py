@@ -1,8 +1,5 @@
-"""Every plot of the series, with one look readable on a workshop projector.
-
-Introduced in notebook 01. Each function returns a matplotlib Figure; notebooks show it and
-save it next to the other artifacts with ``save_figure``.
-"""
+"""Every plot of the series, in one look readable on a workshop projector (notebooks 01-07); each function returns a
+matplotlib Figure, which the notebooks show and save with ``save_figure``."""
 
 from __future__ import annotations
 
@@ -14,66 +11,49 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 
-STYLE = {
-    "figure.dpi": 110,
-    "savefig.dpi": 150,
-    "savefig.bbox": "tight",
-    "font.size": 12,
-    "axes.titlesize": 14,
-    "axes.titleweight": "bold",
-    "axes.labelsize": 12,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "legend.frameon": False,
-}
+from .tensorrt_engine import precision_counts
+
+STYLE = {"figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight", "font.size": 12, "axes.titlesize": 14,
+         "axes.titleweight": "bold", "axes.labelsize": 12, "axes.grid": True, "grid.alpha": 0.3,
+         "axes.spines.top": False, "axes.spines.right": False, "legend.frameon": False}
 # One colour per kind of model, the same in every notebook.
-COLORS = {
-    "fp32": "#1f77b4",
-    "fp16": "#2ca02c",
-    "int8": "#d62728",
-    "int8 (fused residuals)": "#9467bd",
-    "int8 + fp16": "#ff7f0e",
-    "other": "#7f7f7f",
-}
+COLORS = {"fp32": "#1f77b4", "fp16": "#2ca02c", "int8": "#d62728", "int8 (fused residuals)": "#9467bd",
+          "int8 + fp16": "#ff7f0e", "other": "#7f7f7f"}
+PRECISION_COLORS = {"INT8": COLORS["int8"], "FP16": COLORS["fp16"], "FP32": COLORS["fp32"], "BF16": "#17becf",
+                    "FP8": "#e377c2", "INT32": "#8c564b", "INT64": "#bcbd22", "BOOL": "#c7c7c7",
+                    "unknown": COLORS["other"]}
+RUNTIME_LINESTYLES = {"TensorRT": "-", "PyTorch": "--", "ONNX Runtime": ":"}
+DEVICE_MARKERS = {"cuda": "o", "cpu": "s"}
 
 matplotlib.rcParams.update(STYLE)
 
 
 def color_for(label: str) -> str:
     """The series colour for a label such as 'PyTorch INT8 (CPU)' (matched by precision)."""
-    lowered = label.lower()
-    for key in ("int8 (fused residuals)", "int8 + fp16", "int8", "fp16", "fp32"):
-        if key in lowered:
-            return COLORS[key]
-    return COLORS["other"]
+    keys = ("int8 (fused residuals)", "int8 + fp16", "int8", "fp16", "fp32")
+    return next((COLORS[key] for key in keys if key in label.lower()), COLORS["other"])
 
 
 def save_figure(figure: plt.Figure, path: Path) -> None:
-    """Write ``figure`` as PNG (and keep it open so the notebook still shows it). Returns nothing, so that a cell
-    ending with it shows the figure and not the machine's path to the file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``figure`` as PNG and keep it open; returns nothing, so a cell ending with it shows no path."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)
 
 
 def image_grid(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], columns: int = 10, rows: int = 4,
                predictions: np.ndarray | None = None) -> plt.Figure:
-    """A grid of images (uint8 N x H x W x C) titled with their class (and prediction, if given)."""
-    count = min(len(images), columns * rows)
+    """A grid of images (uint8 N x H x W x C) titled with their class, or their prediction in green (right) or red."""
     figure, axes = plt.subplots(rows, columns, figsize=(1.3 * columns, 1.5 * rows))
     for index, axis in enumerate(np.ravel(axes)):
         axis.axis("off")
-        if index >= count:
+        if index >= min(len(images), columns * rows):
             continue
         axis.imshow(images[index], interpolation="nearest")
-        title = class_names[labels[index]]
-        color = "black"
-        if predictions is not None:
-            title = f"{class_names[predictions[index]]}"
-            color = "green" if predictions[index] == labels[index] else "red"
-        axis.set_title(title, fontsize=9, color=color, fontweight="normal")
+        if predictions is None:
+            axis.set_title(class_names[labels[index]], fontsize=9, color="black", fontweight="normal")
+        else:
+            axis.set_title(class_names[predictions[index]], fontsize=9, fontweight="normal",
+                           color="green" if predictions[index] == labels[index] else "red")
     figure.tight_layout()
     return figure
 
@@ -82,16 +62,17 @@ def training_curves(history: dict) -> plt.Figure:
     """Loss, accuracy and learning rate against epoch."""
     epochs = history["epoch"]
     marker = "o" if len(epochs) <= 40 else None
-    averaged = "last_step_test_accuracy" in history  # trained with a moving average of the weights
     figure, (loss_axis, accuracy_axis, lr_axis) = plt.subplots(1, 3, figsize=(15, 4))
     loss_axis.plot(epochs, history["train_loss"], marker=marker, color=COLORS["fp32"])
     loss_axis.set(title="Training loss", xlabel="epoch", ylabel="cross-entropy (label smoothing)")
-    accuracy_axis.plot(epochs, history["train_accuracy"], marker=marker, label="train (augmented)", color=COLORS["other"])
+    accuracy_axis.plot(epochs, history["train_accuracy"], marker=marker, label="train (augmented)",
+                       color=COLORS["other"])
     accuracy_axis.plot(epochs, history["test_accuracy"], marker=marker, color=COLORS["fp32"], label="test: model kept")
     live = history.get("live_test_accuracy")
-    if averaged and live:
+    if "last_step_test_accuracy" in history and live:  # trained with a moving average of the weights
         accuracy_axis.plot(epochs, live, color=COLORS["fp32"], linestyle=":", alpha=0.7, label="test: live weights")
-        averaged_from = next((epoch for epoch, kept, plain in zip(epochs, history["test_accuracy"], live) if kept != plain), None)
+        averaged_from = next((epoch for epoch, kept, plain in zip(epochs, history["test_accuracy"], live)
+                              if kept != plain), None)
         if averaged_from is not None:
             accuracy_axis.axvline(averaged_from, color="0.5", linewidth=1, linestyle="--")
             accuracy_axis.annotate("moving average\nkept from here", (averaged_from, 0.45), xytext=(-4, 0), ha="right",
@@ -106,84 +87,79 @@ def training_curves(history: dict) -> plt.Figure:
     return figure
 
 
-def accuracy_bars(accuracies: dict[str, float], title: str = "Top-1 accuracy on the test images",
-                  zoom: bool = True, intervals: dict[str, tuple[float, float]] | None = None) -> plt.Figure:
-    """One bar per model; ``zoom`` narrows the y-axis around the values so small gaps are visible.
-
-    With ``intervals`` ({name: (low, high)}, e.g. from ``training.accuracy_interval``) each bar gets its
-    95 % interval, and the axis spans the intervals, so a gap smaller than the intervals looks like one.
-    """
-    names = list(accuracies)
-    values = [accuracies[name] for name in names]
-    figure, axis = plt.subplots(figsize=(max(6, 1.8 * len(names)), 4.5))
-    errors = None
-    if intervals:
-        errors = np.array([[value - intervals[name][0], intervals[name][1] - value] for name, value in zip(names, values)]).T
-    bars = axis.bar(names, values, color=[color_for(name) for name in names], yerr=errors, capsize=6)
+def _bars_with_intervals(axis, names: list[str], values: list[float], intervals: list | None, **bar_settings):
+    """Bars labelled with their value, with 95 % interval error bars when ``intervals`` [(low, high), ...] are given."""
+    errors = None if not intervals else np.array([[value - low, high - value]
+                                                  for value, (low, high) in zip(values, intervals)]).T
+    bars = axis.bar(names, values, yerr=errors, capsize=6, **bar_settings)
     for bar, value in zip(bars, values):
         axis.annotate(f"{value:.4f}", (bar.get_x() + bar.get_width() / 2, value),
                       ha="left", va="bottom", fontsize=11, xytext=(4, 3), textcoords="offset points")
+
+
+def accuracy_bars(accuracies: dict[str, float], title: str = "Top-1 accuracy on the test images",
+                  zoom: bool = True, intervals: dict[str, tuple[float, float]] | None = None) -> plt.Figure:
+    """One bar per model; ``zoom`` narrows the y-axis around the values so small gaps are visible. With ``intervals``
+    ({name: (low, high)}, e.g. from ``training.accuracy_interval``) each bar gets its 95 % interval, and the axis
+    spans the intervals, so a gap smaller than the intervals looks like one."""
+    names = list(accuracies)
+    values = [accuracies[name] for name in names]
+    figure, axis = plt.subplots(figsize=(max(6, 1.8 * len(names)), 4.5))
+    _bars_with_intervals(axis, names, values, intervals and [intervals[name] for name in names],
+                         color=[color_for(name) for name in names])
     low, high = min(values), max(values)
     if intervals:
-        low = min(interval[0] for interval in intervals.values())
-        high = max(interval[1] for interval in intervals.values())
+        low, high = min(low for low, _ in intervals.values()), max(high for _, high in intervals.values())
         axis.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.02))
-        axis.set_ylabel("accuracy (bars: 95 % interval)")
     elif zoom and high > 0:
         margin = max(0.02, (high - low) * 1.5)
         axis.set_ylim(max(0.0, low - margin), min(1.0, high + margin / 2))
     else:
         axis.set_ylim(0, 1)
-    axis.set_title(title)
-    if not intervals:
-        axis.set_ylabel("accuracy")
+    axis.set(title=title, ylabel="accuracy (bars: 95 % interval)" if intervals else "accuracy")
     axis.tick_params(axis="x", rotation=15)
     figure.tight_layout()
     return figure
 
 
+def _layer_bars(values: list[float], names: list[str], highlighted: set[int], title: str, **axis_settings):
+    """One horizontal bar per layer, first on top; the ``highlighted`` ones in the INT8 colour."""
+    figure, axis = plt.subplots(figsize=(9, max(4.0, 0.28 * len(names) + 1.2)))
+    axis.barh(np.arange(len(names)), values,
+              color=[COLORS["int8"] if index in highlighted else COLORS["other"] for index in range(len(names))])
+    axis.set_yticks(np.arange(len(names)), names, fontsize=9)
+    axis.invert_yaxis()
+    axis.set(title=title, **axis_settings)
+    axis.grid(axis="y", visible=False)
+    return figure, axis
+
+
 def layer_sqnr_bars(sqnr_by_layer: dict[str, float], highlight: int = 3,
                     title: str = "Quantization error per layer (INT8 vs FP32)") -> plt.Figure:
-    """Notebook 02: one horizontal bar per quantized layer, in the order they run, top to bottom.
-
-    SQNR in dB (higher is better; each 6 dB is about one bit). The ``highlight`` lowest bars are
-    labelled so the layers that lose the most stand out.
-    """
+    """Notebook 02: the SQNR (dB, higher is better; 6 dB is about one bit) of each quantized layer's output, in the
+    order they run; the ``highlight`` lowest are labelled so the layers that lose the most stand out."""
     names = list(sqnr_by_layer)
-    values = np.array([sqnr_by_layer[name] for name in names], dtype=float)
-    finite = np.where(np.isfinite(values), values, np.nan)
+    finite = np.array([sqnr_by_layer[name] if np.isfinite(sqnr_by_layer[name]) else np.nan for name in names])
     shown = np.nan_to_num(finite, nan=np.nanmax(finite) if np.isfinite(finite).any() else 0.0)
     worst = set(np.argsort(shown)[:highlight].tolist())
-    figure, axis = plt.subplots(figsize=(9, max(4.0, 0.28 * len(names) + 1.2)))
-    colors = [COLORS["int8"] if index in worst else COLORS["other"] for index in range(len(names))]
-    positions = np.arange(len(names))
-    axis.barh(positions, shown, color=colors)
-    axis.set_yticks(positions, names, fontsize=9)
-    axis.invert_yaxis()  # first layer on top
+    figure, axis = _layer_bars(shown, names, worst, title, xlabel="SQNR of the layer's output (dB, higher is better)")
     for index in sorted(worst):
         axis.annotate(f"{shown[index]:.1f} dB", (shown[index], index), xytext=(4, 0), textcoords="offset points",
                       va="center", fontsize=9, color=COLORS["int8"])
-    axis.set(title=title, xlabel="SQNR of the layer's output (dB, higher is better)")
-    axis.grid(axis="y", visible=False)
     figure.tight_layout()
     return figure
 
 
 def layer_sensitivity_bars(kl_by_layer: dict[str, float], title: str) -> plt.Figure:
     """Notebook 07: one horizontal bar per layer, most sensitive on top (KL divergence from FP32, log scale)."""
-    names = list(kl_by_layer)
-    figure, axis = plt.subplots(figsize=(9, max(4.0, 0.28 * len(names) + 1.2)))
-    axis.barh(np.arange(len(names)), [kl_by_layer[name] for name in names],
-              color=[COLORS["int8"] if index < 3 else COLORS["other"] for index in range(len(names))])
-    axis.set_yticks(np.arange(len(names)), names, fontsize=9)
-    axis.invert_yaxis()
-    axis.set(title=title, xscale="log", xlabel="KL divergence of the logits from FP32 (log scale, higher = more sensitive)")
-    axis.grid(axis="y", visible=False)
+    figure, _ = _layer_bars(list(kl_by_layer.values()), list(kl_by_layer), {0, 1, 2}, title, xscale="log",
+                            xlabel="KL divergence of the logits from FP32 (log scale, higher = more sensitive)")
     figure.tight_layout()
     return figure
 
 
-def accuracy_against_float_layers(points: dict[int, tuple[float, float, float]], fp32: tuple[float, float, float]) -> plt.Figure:
+def accuracy_against_float_layers(points: dict[int, tuple[float, float, float]],
+                                  fp32: tuple[float, float, float]) -> plt.Figure:
     """Notebook 07: top-1 (with its 95 % interval) against how many of the most sensitive layers stay float."""
     ks = sorted(points)
     figure, axis = plt.subplots(figsize=(7, 4.5))
@@ -198,90 +174,57 @@ def accuracy_against_float_layers(points: dict[int, tuple[float, float, float]],
     return figure
 
 
-# --- notebook 04: benchmarks and engine precisions ---------------------------------------------
-
-RUNTIME_LINESTYLES = {"TensorRT": "-", "PyTorch": "--", "ONNX Runtime": ":"}
-DEVICE_MARKERS = {"cuda": "o", "cpu": "s"}
-PRECISION_COLORS = {"INT8": COLORS["int8"], "FP16": COLORS["fp16"], "FP32": COLORS["fp32"],
-                    "BF16": "#17becf", "FP8": "#e377c2", "INT32": "#8c564b", "INT64": "#bcbd22",
-                    "BOOL": "#c7c7c7", "unknown": COLORS["other"]}
-
-
-def _series_by_label(rows: list[dict]) -> dict[str, list[dict]]:
-    series: dict[str, list[dict]] = {}
+def _against_batch(rows: list[dict], value_key: str, title: str, subtitle: str, ylabel: str, p99_band: bool = False):
+    """Notebook 04: one line per runtime/precision/device (``rows`` from ``helpers.benchmark``, one data-copy setting):
+    colour = precision, line style = runtime, marker = device (circle GPU, square CPU); both axes logarithmic."""
+    figure, axis = plt.subplots(figsize=(9.5, 5.5))
+    series_by_label: dict[str, list[dict]] = {}
     for row in sorted(rows, key=lambda row: row["batch_size"]):
-        series.setdefault(row["label"], []).append(row)
-    return series
-
-
-def _batch_axis(axis, rows: list[dict]) -> None:
+        series_by_label.setdefault(row["label"], []).append(row)
+    for label, series in series_by_label.items():
+        sizes = [row["batch_size"] for row in series]
+        axis.plot(sizes, [row[value_key] for row in series], label=label, color=color_for(label),
+                  linestyle=RUNTIME_LINESTYLES.get(series[0]["runtime"], "-."),
+                  marker=DEVICE_MARKERS.get(series[0]["device"], "^"))
+        if p99_band:
+            axis.fill_between(sizes, [row["median_ms"] for row in series], [row["p99_ms"] for row in series],
+                              color=color_for(label), alpha=0.12, linewidth=0)
     sizes = sorted({row["batch_size"] for row in rows})
     axis.set_xscale("log", base=2)
     axis.set_xticks(sizes, [str(size) for size in sizes])
     axis.minorticks_off()
-
-
-def latency_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
-    """Notebook 04: median latency per batch against batch size, with the p99 as a shaded band.
-
-    ``rows`` are measurements from ``helpers.benchmark`` (one data-copy setting). Colour = precision,
-    line style = runtime, marker = device (circle GPU, square CPU).
-    """
-    figure, axis = plt.subplots(figsize=(9.5, 5.5))
-    for label, series in _plot_against_batch(axis, rows, "median_ms").items():
-        axis.fill_between([row["batch_size"] for row in series], [row["median_ms"] for row in series],
-                          [row["p99_ms"] for row in series], color=color_for(label), alpha=0.12, linewidth=0)
-    _finish_batch_plot(figure, axis, rows, "Latency per batch (median; band up to p99)", subtitle,
-                       "latency per batch (ms, log scale)")
-    return figure
-
-
-def throughput_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
-    """Notebook 04: images per second (from the median latency) against batch size."""
-    figure, axis = plt.subplots(figsize=(9.5, 5.5))
-    _plot_against_batch(axis, rows, "throughput_images_per_s")
-    _finish_batch_plot(figure, axis, rows, "Throughput", subtitle, "images per second (log scale)")
-    return figure
-
-
-def _plot_against_batch(axis, rows: list[dict], value_key: str) -> dict[str, list[dict]]:
-    """One line per runtime/precision/device: line style = runtime, marker = device. Returns the series."""
-    series_by_label = _series_by_label(rows)
-    for label, series in series_by_label.items():
-        axis.plot([row["batch_size"] for row in series], [row[value_key] for row in series],
-                  label=label, color=color_for(label), linestyle=RUNTIME_LINESTYLES.get(series[0]["runtime"], "-."),
-                  marker=DEVICE_MARKERS.get(series[0]["device"], "^"))
-    return series_by_label
-
-
-def _finish_batch_plot(figure, axis, rows: list[dict], title: str, subtitle: str, ylabel: str) -> None:
-    _batch_axis(axis, rows)
     axis.set_yscale("log")
     axis.set(title=title + (f"\n{subtitle}" if subtitle else ""), xlabel="batch size", ylabel=ylabel)
     axis.legend(loc="upper left", fontsize=10, ncol=2)
     figure.tight_layout()
+    return figure
+
+
+def latency_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
+    """Notebook 04: median latency per batch against batch size, with the p99 as a shaded band."""
+    return _against_batch(rows, "median_ms", "Latency per batch (median; band up to p99)", subtitle,
+                          "latency per batch (ms, log scale)", p99_band=True)
+
+
+def throughput_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
+    """Notebook 04: images per second (from the median latency) against batch size."""
+    return _against_batch(rows, "throughput_images_per_s", "Throughput", subtitle, "images per second (log scale)")
 
 
 def layer_precision_chart(summaries: dict[str, dict], title: str = "Precision of every engine layer") -> plt.Figure:
-    """Notebook 04: one row per engine, one coloured cell per layer in execution order, coloured by the
-    precision the layer computes in (from ``tensorrt_engine.parse_layer_information``)."""
+    """Notebook 04: one row per engine, one cell per layer in execution order, coloured by the precision the layer
+    computes in (summaries from ``tensorrt_engine.parse_layer_information``)."""
     names = list(summaries)
     figure, axis = plt.subplots(figsize=(11, 1.1 * len(names) + 1.8))
     seen = []
     for row, name in enumerate(names):
         for index, layer in enumerate(summaries[name]["layers"]):
             precision = layer["precision"] if layer["precision"] in PRECISION_COLORS else "unknown"
-            if precision not in seen:
-                seen.append(precision)
+            seen += [] if precision in seen else [precision]
             axis.broken_barh([(index, 0.9)], (row - 0.4, 0.8), facecolors=PRECISION_COLORS[precision])
-    labels = []
-    for name in names:
-        counts: dict[str, int] = {}
-        for layer in summaries[name]["layers"]:
-            counts[layer["precision"]] = counts.get(layer["precision"], 0) + 1
-        ordered = sorted(counts.items(), key=lambda item: -item[1])
-        labels.append(f"{name}\n" + ", ".join(f"{count} {precision}" for precision, count in ordered))
-    axis.set_yticks(range(len(names)), labels)
+    axis.set_yticks(range(len(names)), [f"{name}\n" + ", ".join(f"{count} {precision}" for precision, count
+                                                                 in precision_counts(summaries[name]).items())
+                                        for name in names])
     axis.set_ylim(len(names) - 0.4, -0.6)
     axis.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     axis.set(title=title, xlabel="engine layer (execution order)")
@@ -292,50 +235,34 @@ def layer_precision_chart(summaries: dict[str, dict], title: str = "Precision of
     return figure
 
 
-# --- notebook 03: how TensorRT reads a Q/DQ graph (a drawing, not a measurement) ---------------------
-
-# (row title, the ONNX nodes as written, what TensorRT makes of them, whether that is what we want)
+# Notebook 03's drawing: (row title, the ONNX nodes as written, what TensorRT makes of them, whether that is wanted)
 QDQ_PATTERNS = [
-    ("1 · the pattern TensorRT looks for",
-     ["Q", "DQ", "Conv\n(+ weight DQ)", "ReLU", "Q"],
+    ("1 · the pattern TensorRT looks for", ["Q", "DQ", "Conv\n(+ weight DQ)", "ReLU", "Q"],
      "one INT8 convolution:\nint8 in, int8 out, ReLU fused", True),
-    ("2 · a Cast between Q and DQ (as exported)",
-     ["Q", "Cast\nuint8", "DQ", "Conv\n(+ weight DQ)", "Q"],
+    ("2 · a Cast between Q and DQ (as exported)", ["Q", "Cast\nuint8", "DQ", "Conv\n(+ weight DQ)", "Q"],
      "Q and DQ cannot be paired:\nthe parser rejects the graph", False),
-    ("3 · residual Add, Q/DQ on both inputs",
-     ["DQ", "Conv", "Q  DQ", "Add\n(+ DQ shortcut)", "ReLU"],
+    ("3 · residual Add, Q/DQ on both inputs", ["DQ", "Conv", "Q  DQ", "Add\n(+ DQ shortcut)", "ReLU"],
      "INT8 Conv, then a separate\nAdd: one more pass over memory", False),
-    ("4 · residual Add, Q/DQ on the shortcut only",
-     ["DQ", "Conv", "Add\n(+ DQ shortcut)", "ReLU", "Q"],
+    ("4 · residual Add, Q/DQ on the shortcut only", ["DQ", "Conv", "Add\n(+ DQ shortcut)", "ReLU", "Q"],
      "one INT8 convolution with\nthe Add and ReLU fused", True),
 ]
 
 
-def _node_color(label: str) -> str:
-    first = label.split()[0]
-    if first in ("Q", "DQ"):
-        return COLORS["int8"]
-    if first == "Cast":
-        return COLORS["other"]
-    return COLORS["fp32"]
-
-
 def qdq_fusion_diagram(patterns: list = QDQ_PATTERNS) -> plt.Figure:
-    """Notebook 03's mental model: Q/DQ patterns as written in ONNX (left) and what TensorRT builds from them (right).
-
-    Red boxes are quantize/dequantize nodes, blue boxes float operations, grey the exporter's Cast. This is a
-    drawing of TensorRT's documented behaviour (developer guide, "Explicit quantization"), not a measurement.
-    """
+    """Notebook 03's mental model: Q/DQ patterns as written in ONNX (left) and what TensorRT builds from them (right);
+    a drawing of TensorRT's documented behaviour (developer guide, "Explicit quantization"), not a measurement."""
     figure, axis = plt.subplots(figsize=(13, 1.55 * len(patterns) + 0.6))
     axis.set_xlim(0, 13)
     axis.set_ylim(len(patterns) * 1.55, -0.3)
     axis.axis("off")
     box = {"boxstyle": "round,pad=0.35", "linewidth": 0}
+    node_colors = {"Q": COLORS["int8"], "DQ": COLORS["int8"], "Cast": COLORS["other"]}  # the rest: float operations
     for row, (title, nodes, result, wanted) in enumerate(patterns):
         y = row * 1.55 + 0.75
         axis.text(0.05, y - 0.55, title, fontsize=12, fontweight="bold", va="center")
         drawn = [axis.text(0.6 + index * 1.6, y, label, ha="center", va="center", fontsize=10.5, color="white",
-                           bbox={**box, "facecolor": _node_color(label)}) for index, label in enumerate(nodes)]
+                           bbox={**box, "facecolor": node_colors.get(label.split()[0], COLORS["fp32"])})
+                 for index, label in enumerate(nodes)]
         for left, right in zip(drawn, drawn[1:]):  # arrows from box edge to box edge
             axis.annotate("", xy=(0, 0.5), xycoords=right, xytext=(1, 0.5), textcoords=left,
                           arrowprops={"arrowstyle": "->", "color": "0.35", "shrinkA": 4, "shrinkB": 4})
@@ -350,27 +277,16 @@ def qdq_fusion_diagram(patterns: list = QDQ_PATTERNS) -> plt.Figure:
     return figure
 
 
-# --- notebook 06: the residual-placement ablation ----------------------------------------------
-
 def placement_ablation(rows: list[dict], fp32_accuracy: tuple[float, float, float] | None = None,
                        title: str = "Q/DQ placement at the residual Adds") -> plt.Figure:
-    """Notebook 06: one bar per placement (top-1 with its 95 % interval, INT8 colour), hatched unless every residual
-    Add can fuse with its Conv into one INT8 layer (TensorRT's guide); the FP32 model's top-1 (and interval) as a band.
-
-    ``rows``: dicts with ``placement``, ``accuracy``, ``interval`` (low, high), ``fused`` (bool: every Add) and ``verdict``
-    (the rule checker's short verdict, written under the bar).
-    """
-    names = [row["placement"] for row in rows]
-    values = np.array([row["accuracy"] for row in rows])
-    errors = np.array([[row["accuracy"] - row["interval"][0], row["interval"][1] - row["accuracy"]] for row in rows]).T
+    """Notebook 06: one bar per placement (top-1 and its 95 % interval), hatched unless every residual Add can fuse
+    with its Conv into one INT8 layer; the FP32 model's top-1 (and interval) as a band. ``rows``: dicts with
+    ``placement``, ``accuracy``, ``interval`` (low, high), ``fused`` (bool) and ``verdict`` (written under the bar)."""
     figure, axis = plt.subplots(figsize=(max(7, 2.0 * len(rows)), 4.8))
-    bars = axis.bar(names, values, color=PRECISION_COLORS["INT8"], yerr=errors, capsize=6, zorder=2,
-                    hatch=[None if row["fused"] else "//" for row in rows], edgecolor="white")
-    for bar, row in zip(bars, rows):
-        axis.annotate(f"{row['accuracy']:.4f}", (bar.get_x() + bar.get_width() / 2, row["accuracy"]),
-                      ha="left", va="bottom", fontsize=11, xytext=(4, 3), textcoords="offset points")
-    low = min(row["interval"][0] for row in rows)
-    high = max(row["interval"][1] for row in rows)
+    _bars_with_intervals(axis, [row["placement"] for row in rows], [row["accuracy"] for row in rows],
+                         [row["interval"] for row in rows], color=PRECISION_COLORS["INT8"], zorder=2,
+                         hatch=[None if row["fused"] else "//" for row in rows], edgecolor="white")
+    low, high = min(row["interval"][0] for row in rows), max(row["interval"][1] for row in rows)
     handles = [plt.Rectangle((0, 0), 1, 1, color=PRECISION_COLORS["INT8"]),
                plt.Rectangle((0, 0), 1, 1, facecolor=PRECISION_COLORS["INT8"], hatch="//", edgecolor="white")]
     labels = ["every Conv+Add(+Relu) fuses, INT8 output (TensorRT guide)", "not every residual Add can fuse"]
@@ -383,7 +299,8 @@ def placement_ablation(rows: list[dict], fp32_accuracy: tuple[float, float, floa
         low, high = min(low, fp32_low), max(high, fp32_high)
     axis.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.03))
     axis.set_xticks(range(len(rows)), [f"{row['placement']}\n{row['verdict']}" for row in rows], fontsize=10)
-    axis.set(title=title, ylabel="top-1 (bars: 95 % interval)", xlabel="residual Add inputs with Q/DQ\n(rule checker's verdict)")
+    axis.set(title=title, ylabel="top-1 (bars: 95 % interval)",
+             xlabel="residual Add inputs with Q/DQ\n(rule checker's verdict)")
     axis.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2, fontsize=9)
     figure.tight_layout()
     return figure

@@ -1,9 +1,6 @@
-"""TensorRT engines from ONNX files: build, save, load, run, time and inspect (notebook 04).
-
-For the TensorRT 10.12+ and 11.x API: strongly typed networks (the ONNX model sets the precision), one optimization
-profile per batch size, tensors by name (``execute_async_v3``), pycuda buffers on the primary context PyTorch uses too.
-Needs ``tensorrt``, ``pycuda`` and a CUDA GPU; ``tensorrt_unavailable_reason()`` says what is missing.
-"""
+"""TensorRT engines from ONNX files: build, load, run, time and inspect (notebook 04), for the TensorRT 10.12+ and 11.x
+API: strongly typed networks, one optimization profile per batch size, tensors by name, pycuda buffers on the primary
+context PyTorch uses too. ``tensorrt_unavailable_reason()`` says what is missing."""
 
 from __future__ import annotations
 
@@ -29,8 +26,6 @@ DEFAULT_PROFILE_BATCHES = (1, 32, 512)
 INSTALL_HINT = ("on a machine with an NVIDIA GPU: `pip install tensorrt` (CUDA 13) or `pip install tensorrt-cu12`, "
                 "and `pip install pycuda` (or `conda install -c conda-forge pycuda`)")
 
-
-# --- is TensorRT usable here? --------------------------------------------------------------------
 
 def tensorrt_unavailable_reason(install_hint: bool = True) -> str | None:
     """None when ``tensorrt`` >= 10.12 and ``pycuda`` import and pycuda sees a CUDA GPU; else one line saying what
@@ -87,11 +82,9 @@ def get_logger(trt):
     return trt.Logger(trt.Logger.WARNING)
 
 
-# --- build ----------------------------------------------------------------------------------------
-
 def strongly_typed_network_flags(trt) -> int:
-    """The network-creation flags of a strongly typed network. STRONGLY_TYPED is 1 in 10.x and 0 in 11.x (which
-    ignores it: strong typing is always on); shifting by the enum's own value is right for both."""
+    """The flags of a strongly typed network. STRONGLY_TYPED is 1 in 10.x and 0 in 11.x (which ignores it: strong
+    typing is always on); shifting by the enum's own value is right for both."""
     return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
@@ -122,7 +115,8 @@ def load_timing_cache(config, cache_bytes: bytes) -> tuple[object | None, str]:
     """Give ``config`` the saved timing cache, or a fresh one when TensorRT refuses it (another version or GPU:
     ``create_timing_cache`` gives None or ``set_timing_cache`` False), else none. Returns (cache or None, status)."""
     attempts = [(cache_bytes, "loaded from file")] if cache_bytes else []
-    attempts.append((b"", "fresh (the saved cache was refused: another TensorRT version or GPU?)" if cache_bytes else "fresh"))
+    refused = "fresh (the saved cache was refused: another TensorRT version or GPU?)"
+    attempts.append((b"", refused if cache_bytes else "fresh"))
     for data, status in attempts:
         cache = config.create_timing_cache(data)
         if cache is not None and config.set_timing_cache(cache, False):
@@ -142,7 +136,8 @@ def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...],
     _, cache_status = load_timing_cache(config, timing_cache)
     for min_batch, opt_batch, max_batch in profiles:
         if not 1 <= min_batch <= opt_batch <= max_batch:
-            raise TutorialError(f"Batch sizes must satisfy 1 <= min <= opt <= max, got {min_batch}, {opt_batch}, {max_batch}.")
+            raise TutorialError(f"Batch sizes must satisfy 1 <= min <= opt <= max, got {min_batch}, {opt_batch}, "
+                                f"{max_batch}.")
         profile = builder.create_optimization_profile()
         profile.set_shape(input_name, *((batch, *input_chw) for batch in (min_batch, opt_batch, max_batch)))
         config.add_optimization_profile(profile)
@@ -180,7 +175,8 @@ def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAU
         if serialized is not None:
             with written_atomically(timing_cache_path) as partial:
                 partial.write_bytes(bytes(serialized))
-        cache_status += "; saved" if serialized is not None else "; not saved (the builder config holds no timing cache)"
+        cache_status += ("; saved" if serialized is not None
+                         else "; not saved (the builder config holds no timing cache)")
     del parser  # the network's weights may live in the parser until the build is done
     return {"onnx": onnx_path.name, "plan": plan_path.name, "precision": metadata.get("precision", "unknown"),
             "tensorrt_version": installed_tensorrt_version(), "build_seconds": round(build_seconds, 2),
@@ -188,8 +184,6 @@ def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAU
             "input_shape_chw": list(input_chw), "tf32": allow_tf32, "workspace_bytes": workspace_bytes,
             "timing_cache": cache_status, "plan_bytes": plan_path.stat().st_size}
 
-
-# --- load and run ---------------------------------------------------------------------------------
 
 @dataclass
 class IOTensor:
@@ -269,7 +263,8 @@ def open_session(plan_path: Path, max_batch: int | None = None) -> EngineSession
                 for index in range(engine.num_optimization_profiles)]  # (min, opt, max) batch of each
     max_batch = max_batch or max(high for _, _, high in profiles)
     session = EngineSession(engine=engine, runtime=runtime, context=engine.create_execution_context(),
-                            stream=cuda.Stream(), inputs=inputs, outputs=outputs, max_batch=max_batch, profiles=profiles)
+                            stream=cuda.Stream(), inputs=inputs, outputs=outputs, max_batch=max_batch,
+                            profiles=profiles)
     set_batch_size(session, max_batch)
     for tensor in tensors:
         shape = tuple(session.context.get_tensor_shape(tensor.name))  # resolved now that the input shape is set
@@ -288,13 +283,14 @@ def set_batch_size(session: EngineSession, batch_size: int) -> None:
     index = profile_for_batch(session.profiles, batch_size)
     if index != session.active_profile:
         if not session.context.set_optimization_profile_async(index, session.stream.handle):
-            raise TutorialError(f"TensorRT refused to switch to optimization profile {index}; the log lines above say why.")
+            raise TutorialError(f"TensorRT refused to switch to optimization profile {index}; "
+                                "the log lines above say why.")
         session.stream.synchronize()  # the switch may enqueue copies on this stream
         session.active_profile = index
     for tensor in session.inputs:
         if not session.context.set_input_shape(tensor.name, (batch_size, *tensor.shape[1:])):
-            raise TutorialError(f"The engine refused batch size {batch_size} for '{tensor.name}': outside optimization "
-                                f"profile {index} {session.profiles[index]} (min, opt, max).")
+            raise TutorialError(f"The engine refused batch size {batch_size} for '{tensor.name}': outside "
+                                f"optimization profile {index} {session.profiles[index]} (min, opt, max).")
 
 
 def active_profile(session: EngineSession) -> dict:
@@ -342,7 +338,8 @@ def infer(session: EngineSession, inputs: np.ndarray) -> np.ndarray:
     return host_view(session, session.outputs[0]).copy()
 
 
-def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarray,
+                   batch_size: int = 256) -> np.ndarray:
     """Top-1 class of every image through an engine, preprocessed as the metadata of its ONNX file says."""
     metadata = read_metadata(onnx_path)
     session = open_session(plan_path)
@@ -353,8 +350,6 @@ def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarr
         predictions.append(infer(session, inputs).argmax(1))
     return np.concatenate(predictions)
 
-
-# --- timing (what trtexec measures) ---------------------------------------------------------------
 
 def prepare_device_input(session: EngineSession, batch_size: int) -> None:
     """Set the batch size and put an input batch on the device before any timed run, so that no run reads device
@@ -411,7 +406,7 @@ def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing: Timi
     except RuntimeError as error:  # ending an invalidated capture raises; say what failed, not only CUDA's words
         cuda_error = error
     if cuda_error or not captured:
-        cuda_said = f"; CUDA said: {str(cuda_error).splitlines()[0] if str(cuda_error) else cuda_error!r}" if cuda_error else ""
+        cuda_said = f"; CUDA said: {(str(cuda_error) or repr(cuda_error)).splitlines()[0]}" if cuda_error else ""
         raise TutorialError(f"This engine cannot be captured in a CUDA graph (execute_async_v3 during capture returned "
                             f"{captured}{cuda_said}); time it with time_engine instead.") from cuda_error
     with cuda_api.stream(capture_stream):
@@ -420,8 +415,6 @@ def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing: Timi
                                    elapsed_ms=lambda start, end: start.elapsed_time(end),
                                    synchronize=capture_stream.synchronize, timing=timing)
 
-
-# --- which precision did each layer get? ----------------------------------------------------------
 
 def engine_layer_information(session: EngineSession) -> dict:
     """The engine inspector's JSON for all layers (DETAILED verbosity), for the session's concrete shapes."""
@@ -491,8 +484,6 @@ def precision_counts(summary: dict) -> dict[str, int]:
         counts[layer["precision"]] = counts.get(layer["precision"], 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
-
-# --- the same with trtexec ------------------------------------------------------------------------
 
 def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAME, input_chw=(3, 32, 32), min_batch=1,
                      opt_batch=32, max_batch=512, batch_size=1, workspace_mib=2048) -> dict[str, str]:
