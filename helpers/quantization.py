@@ -1,17 +1,8 @@
-"""Eager-mode post-training static quantization that meets TensorRT's INT8 rules.
+"""Eager-mode post-training static quantization that meets TensorRT's INT8 rules (notebook 02; ``tensorrt_qconfig`` is
+its lesson), with notebook 02's checks, the observer choice, the per-layer error (SQNR) and the INT8 model's file.
 
-Introduced in notebook 02. The notebook shows the source of ``tensorrt_qconfig``: it is the lesson.
-
-TensorRT wants per-channel symmetric int8 weights and per-tensor symmetric int8 activations
-(zero point 0). On PyTorch 2.13+ the ``qnnpack`` engine runs only quint8 activations (signed
-activations needed XNNPACK, which newer wheels no longer include), so activations use *symmetric
-quint8 with the default range*: zero point 128 and scale amax/127.5, whose representable values
-scale*(q-128), q in [0, 255], are exactly scale*[-128..127] - the int8 grid with zero point 0.
-Notebook 03 rewrites uint8/128 into int8/0 in the ONNX graph, which changes no value.
-
-Besides the core recipe (fuse, qconfig, prepare, calibrate, convert) the module holds notebook 02's
-checks (fused vs unfused outputs, quantization parameters, the uint8 -> int8 shift), the observer
-choice, the per-layer error (SQNR) and saving/reloading the INT8 model as a state_dict.
+qnnpack runs only quint8 activations on PyTorch 2.13+, so activations are symmetric quint8 with the default range: zero
+point 128, whose values scale*(q-128) are exactly the int8 grid with zero point 0 (notebook 03 rewrites uint8/128).
 """
 
 from __future__ import annotations
@@ -27,7 +18,7 @@ import torch
 from torch import nn
 
 # The eager-mode API is deprecated (PyTorch 2.10+, removal planned; notebook 06 shows what replaces it). Its names
-# are checked by tests/test_routes.py, which points to notebook 06 if a future torch pin removes them.
+# are checked by tests/test_quantization_routes.py, which points to notebook 06 if a future torch pin removes them.
 from torch.ao.quantization import (
     HistogramObserver,
     MinMaxObserver,
@@ -43,13 +34,14 @@ from .data import Split, batches, normalize, to_tensor
 from .model import ARCHITECTURE, build_resnet18_cifar
 
 ENGINE = "qnnpack"
-
-# The warnings the eager API gives on every call of this module, each matched by message, category and module
-# (where the warning is attributed): silenced inside the calls below only, so any other warning still shows.
+# The activation observers notebook 02 compares, simplest first (ties go to the first).
+OBSERVERS = {"min-max": MinMaxObserver, "histogram": HistogramObserver}
+INT8_FORMAT = "eager-int8-state-dict-v1"
+# The warnings the eager API gives on every call of this module, each matched by (message, category, the module it is
+# attributed to), and silenced inside the calls below only, so any other warning still shows: prepare()/convert()'s
+# "torch.ao.quantization is deprecated", and the quantized modules' "torch.quantize_per_tensor, ... are deprecated".
 EAGER_DEPRECATION_WARNINGS = (
-    # prepare()/convert(): "torch.ao.quantization is deprecated and will be removed in 2.10 ...", at the caller
     (r"torch\.ao\.quantization is deprecated", DeprecationWarning, r"helpers\.quantization"),
-    # quantized modules create quint8/qint8 tensors: "torch.quantize_per_tensor, ... are deprecated ..."
     (r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation functions",
      UserWarning, r"torch\.ao\.nn\.quantized\."),
 )
@@ -65,26 +57,24 @@ def eager_deprecation_silenced(*extra: tuple[str, type, str]):
         for message, category, module in EAGER_DEPRECATION_WARNINGS + extra:
             warnings.filterwarnings("ignore", message=message, category=category, module=module)
         yield
-# The activation observers notebook 02 compares, simplest first (ties go to the first).
-OBSERVERS = {"min-max": MinMaxObserver, "histogram": HistogramObserver}
-INT8_FORMAT = "eager-int8-state-dict-v1"
 
 
 def use_qnnpack() -> str:
     """Select the qnnpack quantized engine (the one whose kernels match TensorRT's symmetric scheme)."""
     if ENGINE not in torch.backends.quantized.supported_engines:
         raise TutorialError(
-            f"This PyTorch build has no '{ENGINE}' quantized engine (it has {torch.backends.quantized.supported_engines}). "
+            f"This PyTorch build has no '{ENGINE}' quantized engine "
+            f"(it has {torch.backends.quantized.supported_engines}). "
             "Install the pinned torch from the README (`make setup`); builds without qnnpack cannot run notebook 02.")
     torch.backends.quantized.engine = ENGINE
     return ENGINE
 
 
 def qint8_activations_problem() -> str | None:
-    """None when this torch's qnnpack runs a convolution on signed (qint8) activations, else its error message.
-
-    Signed activations ran through XNNPACK, which torch 2.13 and newer wheels no longer include (notebook 02)."""
-    probe = nn.Sequential(torch.ao.quantization.QuantStub(), nn.Conv2d(3, 4, 3), torch.ao.quantization.DeQuantStub()).eval()
+    """None when this torch's qnnpack runs a convolution on signed (qint8) activations (through XNNPACK, which
+    torch 2.13 and newer wheels no longer include), else its error message."""
+    probe = nn.Sequential(torch.ao.quantization.QuantStub(), nn.Conv2d(3, 4, 3),
+                          torch.ao.quantization.DeQuantStub()).eval()
     signed = QConfig(activation=MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric),
                      weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
     prepared = prepare_for_calibration(probe, signed)
@@ -117,12 +107,9 @@ def qconfig_summary(qconfig: QConfig) -> dict[str, dict]:
     summary = {}
     for role, make_observer in (("activation", qconfig.activation), ("weight", qconfig.weight)):
         observer = make_observer()
-        summary[role] = {
-            "observer": type(observer).__name__,
-            "dtype": str(observer.dtype),
-            "qscheme": str(observer.qscheme),
-            "quant_range": [int(observer.quant_min), int(observer.quant_max)],
-        }
+        summary[role] = {"observer": type(observer).__name__, "dtype": str(observer.dtype),
+                         "qscheme": str(observer.qscheme),
+                         "quant_range": [int(observer.quant_min), int(observer.quant_max)]}
         if hasattr(observer, "ch_axis"):
             summary[role]["channel_axis"] = int(observer.ch_axis)
     return summary
@@ -141,9 +128,7 @@ def calibrate(prepared_model: nn.Module, images: Split, batch_size: int = 128) -
     """Run calibration images through the observers; return how many were seen."""
     prepared_model.eval()
     seen = 0
-    inputs = to_tensor(images.images)
-    labels = torch.from_numpy(images.labels)
-    for batch, _ in batches(inputs, labels, batch_size):
+    for batch, _ in batches(to_tensor(images.images), torch.from_numpy(images.labels), batch_size):
         prepared_model(batch)
         seen += len(batch)
     return seen
@@ -156,8 +141,6 @@ def convert_to_int8(prepared_model: nn.Module) -> nn.Module:
         return convert(copy.deepcopy(prepared_model).eval(), inplace=False)
 
 
-# --- checks and choices of notebook 02 -------------------------------------------------------
-
 @torch.inference_mode()
 def largest_output_difference(reference: nn.Module, candidate: nn.Module, images: Split) -> float:
     """Largest absolute difference between two FP32 models' logits on ``images`` (e.g. unfused vs fused)."""
@@ -165,7 +148,8 @@ def largest_output_difference(reference: nn.Module, candidate: nn.Module, images
     return float((reference.eval()(inputs) - candidate.eval()(inputs)).abs().max())
 
 
-def quantize_int8(fused_model: nn.Module, qconfig: QConfig, calibration_images: Split, batch_size: int = 128) -> tuple[nn.Module, int]:
+def quantize_int8(fused_model: nn.Module, qconfig: QConfig, calibration_images: Split,
+                  batch_size: int = 128) -> tuple[nn.Module, int]:
     """prepare -> calibrate -> convert in one call; returns the INT8 model and how many images calibrated it."""
     prepared = prepare_for_calibration(fused_model, qconfig)
     seen = calibrate(prepared, calibration_images, batch_size)
@@ -197,46 +181,34 @@ def weight_qparams(int8_model: nn.Module) -> dict[str, dict]:
             weight = module.weight()
             per_channel = weight.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric)
             zero_points = weight.q_per_channel_zero_points() if per_channel else torch.tensor([weight.q_zero_point()])
-            found[name] = {
-                "qscheme": str(weight.qscheme()),
-                "axis": weight.q_per_channel_axis() if per_channel else None,
-                "channels": int(weight.shape[0]),
-                "zero_points": sorted({int(value) for value in zero_points}),
-                "dtype": str(weight.dtype),
-            }
+            found[name] = {"qscheme": str(weight.qscheme()),
+                           "axis": weight.q_per_channel_axis() if per_channel else None,
+                           "channels": int(weight.shape[0]),
+                           "zero_points": sorted({int(value) for value in zero_points}), "dtype": str(weight.dtype)}
     return found
 
 
 def to_int8_codes(quantized_uint8: torch.Tensor) -> torch.Tensor:
-    """The int8 codes (zero point 0) that stand for the same values as a quint8 tensor with zero point 128: q - 128.
-
-    scale * (q - 128) == scale * (q_int8 - 0) for every q: the rewrite notebook 03 applies to the ONNX graph. The
-    reference of notebook 02's lesson. Any other tensor is refused: only zero point 128 has an exact int8 twin.
-    """
-    if not quantized_uint8.is_quantized or quantized_uint8.dtype != torch.quint8 or quantized_uint8.q_zero_point() != 128:
-        raise ValueError(
-            f"to_int8_codes needs a per-tensor quint8 tensor with zero point 128 (only 128 maps exactly to int8 with zero "
-            f"point 0), got {quantized_uint8.dtype} with zero point "
-            f"{quantized_uint8.q_zero_point() if quantized_uint8.is_quantized else None}.")
+    """The int8 codes (zero point 0) for the same values as a quint8 tensor with zero point 128: q - 128, the rewrite
+    notebook 03 applies to the graph (the reference of notebook 02's lesson). Only zero point 128 has an exact twin."""
+    if (not quantized_uint8.is_quantized or quantized_uint8.dtype != torch.quint8
+            or quantized_uint8.q_zero_point() != 128):
+        zero_point = quantized_uint8.q_zero_point() if quantized_uint8.is_quantized else None
+        raise ValueError(f"to_int8_codes needs a per-tensor quint8 tensor with zero point 128 (only 128 maps exactly "
+                         f"to int8 with zero point 0), got {quantized_uint8.dtype} with zero point {zero_point}.")
     return (quantized_uint8.int_repr().to(torch.int16) - 128).to(torch.int8)
 
-
-# --- per-layer quantization error -------------------------------------------------------------
 
 # Modules of the INT8 model whose output is a freshly quantized tensor (own scale and zero point).
 QUANTIZED_LAYER_TYPES = (nnq.Quantize, nnq.Conv2d, nnq.Linear)
 
 
 def quantized_layer_names(int8_model: nn.Module) -> list[str]:
-    """Names of the modules whose outputs notebook 02 compares with FP32: the input quantizer, every
-    conv and linear, and every residual add (its ``activation_post_process``, called on the add's result)."""
-    names = []
-    for name, module in int8_model.named_modules():
-        if isinstance(module, QUANTIZED_LAYER_TYPES):
-            names.append(name)
-        elif isinstance(module, nnq.QFunctional):
-            names.append(f"{name}.activation_post_process")
-    return names
+    """The modules whose outputs notebook 02 compares with FP32: the input quantizer, every conv and linear, and
+    every residual add (its ``activation_post_process``, called on the add's result)."""
+    return [name if isinstance(module, QUANTIZED_LAYER_TYPES) else f"{name}.activation_post_process"
+            for name, module in int8_model.named_modules()
+            if isinstance(module, QUANTIZED_LAYER_TYPES + (nnq.QFunctional,))]
 
 
 @torch.inference_mode()
@@ -245,7 +217,8 @@ def layer_outputs(model: nn.Module, names: list[str], inputs: torch.Tensor) -> d
     modules = dict(model.named_modules())
     missing = [name for name in names if name not in modules]
     if missing:
-        raise TutorialError(f"The model has no modules named {missing}; compare a fused FP32 model with its INT8 version.")
+        raise TutorialError(f"The model has no modules named {missing}; "
+                            "compare a fused FP32 model with its INT8 version.")
     outputs: dict[str, torch.Tensor] = {}
     hooks = [
         modules[name].register_forward_hook(
@@ -264,15 +237,12 @@ def layer_outputs(model: nn.Module, names: list[str], inputs: torch.Tensor) -> d
 def sqnr_db(reference: torch.Tensor, approximation: torch.Tensor) -> float:
     """Signal-to-quantization-noise ratio in dB: 10 log10(sum(ref^2) / sum((ref - approx)^2)). Higher is better."""
     noise = float(((reference - approximation) ** 2).sum())
-    signal = float((reference ** 2).sum())
-    if noise == 0.0:
-        return math.inf
-    return 10.0 * math.log10(signal / noise)
+    return math.inf if noise == 0.0 else 10.0 * math.log10(float((reference ** 2).sum()) / noise)
 
 
 def logits_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split, batch_size: int = 256) -> float:
-    """SQNR (dB) of the INT8 model's logits against the fused FP32 model's, over all ``images``: how closely
-    INT8 reproduces FP32, measured without labels (notebook 02 compares observers with it)."""
+    """SQNR (dB) of the INT8 model's logits against the fused FP32 model's over all ``images``: how closely INT8
+    reproduces FP32, without labels (notebook 02 compares observers with it)."""
     reference, quantized = [], []
     for start in range(0, len(images), batch_size):
         inputs = normalize(to_tensor(images.images[start:start + batch_size]))
@@ -282,33 +252,23 @@ def logits_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split, bat
 
 
 def per_layer_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split) -> dict[str, float]:
-    """SQNR (dB) of each quantized layer's output against the fused FP32 model's output, in run order.
-
-    Both models see the same images, so the error at a layer includes the error of every layer before it.
-    """
+    """SQNR (dB) of each quantized layer's output against the fused FP32 model's, in run order. Both models see the
+    same images, so the error at a layer includes the error of every layer before it."""
     inputs = normalize(to_tensor(images.images))
     names = quantized_layer_names(int8_model)
     reference = layer_outputs(fused_fp32, names, inputs)
     quantized = layer_outputs(int8_model, names, inputs)
-    return {name.removesuffix(".activation_post_process"): sqnr_db(reference[name], quantized[name]) for name in quantized}
+    return {name.removesuffix(".activation_post_process"): sqnr_db(reference[name], quantized[name])
+            for name in quantized}
 
-
-# --- saving and reloading the INT8 model ------------------------------------------------------
 
 def save_int8_model(path: Path, int8_model: nn.Module, provenance: dict) -> Path:
-    """Save the INT8 model's state_dict (quantized weights, scales, zero points) with its provenance.
-
-    A state_dict, not a pickled module or TorchScript, so the file loads with ``weights_only=True``
-    on any recent PyTorch; ``load_int8_model`` rebuilds the module structure first.
-    """
-    record = {
-        "format": INT8_FORMAT,
-        "architecture": ARCHITECTURE,
-        "engine": ENGINE,
-        "state_dict": int8_model.state_dict(),
-        "provenance": {**provenance, "torch_version": str(torch.__version__),
-                       "saved_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")},
-    }
+    """Save the INT8 model's state_dict (quantized weights, scales, zero points) with its provenance: not a pickled
+    module, so it loads with ``weights_only=True``; ``load_int8_model`` rebuilds the module structure first."""
+    saved_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    record = {"format": INT8_FORMAT, "architecture": ARCHITECTURE, "engine": ENGINE,
+              "state_dict": int8_model.state_dict(),
+              "provenance": {**provenance, "torch_version": str(torch.__version__), "saved_at": saved_at}}
     with written_atomically(path) as partial:
         torch.save(record, partial)
     return Path(path)
@@ -333,23 +293,18 @@ def load_int8_model(path: Path) -> tuple[nn.Module, dict]:
     except Exception as error:
         raise TutorialError(f"{path} is not a readable PyTorch file ({type(error).__name__}: {error}).") from error
     if not isinstance(record, dict) or record.get("format") != INT8_FORMAT:
-        raise TutorialError(f"{path} is not an INT8 model saved by notebook 02 (expected format {INT8_FORMAT}). Rerun notebook 02.")
+        raise TutorialError(f"{path} is not an INT8 model saved by notebook 02 (expected format {INT8_FORMAT}). "
+                            "Rerun notebook 02.")
     if record.get("architecture") != ARCHITECTURE:
-        raise TutorialError(f"{path} holds a '{record.get('architecture')}' model, not '{ARCHITECTURE}'. Rerun notebook 02.")
+        raise TutorialError(f"{path} holds a '{record.get('architecture')}' model, not '{ARCHITECTURE}'. "
+                            "Rerun notebook 02.")
     use_qnnpack()
     model = empty_int8_resnet18()
     with eager_deprecation_silenced():
         try:
             model.load_state_dict(record["state_dict"])
         except (RuntimeError, KeyError) as error:
-            raise TutorialError(f"The INT8 weights in {path} do not fit the model: {str(error)[:400]}. Rerun notebook 02.") from error
+            raise TutorialError(f"The INT8 weights in {path} do not fit the model: {str(error)[:400]}. "
+                                "Rerun notebook 02.") from error
     return model.eval(), record.get("provenance", {})
 
-
-__all__ = [
-    "ENGINE", "OBSERVERS", "qint8_activations_problem", "HistogramObserver", "MinMaxObserver", "use_qnnpack", "fuse_for_quantization",
-    "tensorrt_qconfig", "prepare_for_calibration", "calibrate", "convert_to_int8",
-    "qconfig_summary", "largest_output_difference", "quantize_int8", "pick_observer", "activation_qparams", "weight_qparams",
-    "to_int8_codes", "quantized_layer_names", "layer_outputs", "sqnr_db", "per_layer_sqnr",
-    "save_int8_model", "empty_int8_resnet18", "load_int8_model",
-]

@@ -1,19 +1,12 @@
-"""The quantization routes after eager mode (notebook 06): PT2E with a TensorRT quantizer, and what the routes share.
-
-* **PT2E** (``torch.export`` -> ``prepare_pt2e`` -> calibrate -> ``convert_pt2e``, torchao): a ``Quantizer`` says which
-  edges of the exported graph get a quantizer. ``TensorRTQuantizer`` annotates what TensorRT wants: every Conv/Linear
-  input (int8, per tensor, zero point 0) and weight (int8, per output channel, zero point 0), and the residual Adds'
-  inputs as asked (the shortcut: notebook 05's fused placement). The dynamo ONNX exporter (onnxscript) writes its
-  quantize/dequantize ops as QuantizeLinear/DequantizeLinear. The specs are notebook 06's lesson; these are the references.
-* **ModelOpt's PyTorch route** runs in ModelOpt's own environment: ``python tools/run_modelopt.py torch-quantize``.
-* Shared by the routes: running a step and keeping its failure, counting lines of code, what TensorRT's guide says
-  about each residual placement.
-"""
+"""The quantization routes after eager mode (notebook 06): PT2E (torchao) with ``TensorRTQuantizer``, which annotates
+what TensorRT wants (every Conv/Linear input per tensor and weight per channel, int8, zero point 0, and the residual
+Adds' inputs as asked), exported by the dynamo exporter; and what the routes share: running a step and keeping its
+failure, counting lines of code, what TensorRT's guide says about each residual placement. ModelOpt's PyTorch route
+runs in its own environment (``python tools/run_modelopt.py torch-quantize``)."""
 
 from __future__ import annotations
 
 import ast
-import contextlib
 import dataclasses
 import inspect
 import logging
@@ -21,7 +14,7 @@ import textwrap
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import onnx
@@ -39,32 +32,22 @@ TENSORRT_QDQ_GUIDE = ("https://docs.nvidia.com/deeplearning/tensorrt/latest/infe
                       "work-quantized-types.html")  # section "Q/DQ Layer-Placement Recommendations"
 
 
-@contextlib.contextmanager
-def _quiet_pytree_logger() -> Iterator[None]:
-    """torchao 0.18 registers an Enum with torch's pytree at import, which logs a deprecation line on torch 2.14
-    (from the logger ``torch.utils._pytree``, not through ``warnings``). Silence that one logger while importing."""
-    logger = logging.getLogger("torch.utils._pytree")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-with _quiet_pytree_logger():
+# torchao 0.18 registers an Enum with torch's pytree at import, which logs a deprecation line on torch 2.14 (from the
+# logger torch.utils._pytree, not through warnings): that one logger is silenced while importing.
+_pytree_logger = logging.getLogger("torch.utils._pytree")
+_pytree_level = _pytree_logger.level
+_pytree_logger.setLevel(logging.ERROR)
+try:
     from torchao.quantization.pt2e import move_exported_model_to_eval
     from torchao.quantization.pt2e.observer import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, QuantizationSpec, Quantizer
+finally:
+    _pytree_logger.setLevel(_pytree_level)
 
 # torchao's observers with the names notebook 02 gives its eager-mode observers
 PT2E_OBSERVERS = {"min-max": MinMaxObserver, "histogram": HistogramObserver}
 
-
-# ---------------------------------------------------------------------------------------------
-# Running a step and keeping its failure
-# ---------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class Outcome:
@@ -81,11 +64,8 @@ class Outcome:
 
 
 def attempt(step: str, function: Callable, *args, **kwargs) -> Outcome:
-    """Run ``function(*args, **kwargs)``; on an exception keep its type, message and the innermost frames.
-
-    Notebook 06 runs each route's steps through this, so a route that fails on a future package version shows
-    its cause in the notebook, and in the report, instead of stopping the notebook.
-    """
+    """Run ``function(*args, **kwargs)``; on an exception keep its type, message and innermost frames, so a route that
+    fails on a future package version shows its cause in notebook 06 and its report instead of stopping it."""
     started = time.perf_counter()
     try:
         result = function(*args, **kwargs)
@@ -97,10 +77,6 @@ def attempt(step: str, function: Callable, *args, **kwargs) -> Outcome:
                        f"{type(error).__name__}: {str(error)[:1500]}{cause} [at {where}]")
     return Outcome(step, result, time.perf_counter() - started)
 
-
-# ---------------------------------------------------------------------------------------------
-# PT2E: the quantization specs, the quantizer, capture -> prepare -> calibrate -> convert -> ONNX
-# ---------------------------------------------------------------------------------------------
 
 def tensorrt_activation_spec(observer: str = "min-max") -> QuantizationSpec:
     """Reference: activations int8, symmetric (zero point 0), one scale per tensor. ``observer``: notebook 02's name."""
@@ -136,13 +112,9 @@ def _longest_path_depth(node: Node, memo: dict[Node, int]) -> int:
 
 
 def residual_shortcut_input(add: Node, memo: dict[Node, int] | None = None) -> Node | None:
-    """The shortcut input of a residual ``aten.add`` in an exported graph, or None when it is no residual Add.
-
-    Both inputs of a residual Add start from the block's input; the main branch runs through more layers
-    (conv, bn, relu, conv, bn) than the shortcut (nothing, or a downsample conv and bn), so the shortcut is the
-    input with the shorter longest path from the graph's inputs - the same choice as
-    ``onnx_inspect.residual_branch_input`` on the ONNX graph.
-    """
+    """The shortcut input of a residual ``aten.add`` in an exported graph, or None when it is no residual Add: the
+    input with the shorter longest path from the graph's inputs, since the main branch runs through more layers than
+    the shortcut (the same choice as ``onnx_inspect.residual_branch_input`` on the ONNX graph)."""
     if add.op != "call_function" or add.target != torch.ops.aten.add.Tensor or len(add.args) < 2:
         return None
     first, second = add.args[:2]
@@ -159,14 +131,10 @@ QUANTIZED_OPS = (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default)
 
 
 class TensorRTQuantizer(Quantizer):
-    """A PT2E quantizer that places Q/DQ where TensorRT's explicit quantization wants them.
-
-    * each Conv and Linear: its input activation (``activation``) and its weight (``weight``); no quantizer on
-      its output, so Conv -> Relu and Conv -> Add stay float between the two and TensorRT can fuse them;
-    * each residual Add: ``residual`` says which input gets an activation quantizer: "shortcut" (TensorRT's
-      recommendation: the branch's Conv output goes straight into the Add), "both", "branch" or "none".
-    A tensor read by several quantized inputs is quantized once (prepare_pt2e shares the observer).
-    """
+    """A PT2E quantizer that places Q/DQ where TensorRT's explicit quantization wants them: each Conv and Linear's
+    input (``activation``) and weight (``weight``), none on its output (so TensorRT can fuse Conv -> Relu and Conv ->
+    Add); on each residual Add the input(s) ``residual`` names: "shortcut" (TensorRT's recommendation: the branch's
+    Conv output goes straight into the Add), "both", "branch" or "none". prepare_pt2e shares an observer per tensor."""
 
     def __init__(self, activation: QuantizationSpec, weight: QuantizationSpec, residual: str = "shortcut"):
         super().__init__()
@@ -183,8 +151,8 @@ class TensorRTQuantizer(Quantizer):
                 inputs = {node.args[0]: self.activation, node.args[1]: self.weight}
             elif (shortcut := residual_shortcut_input(node, depths)) is not None:
                 branch = node.args[1] if node.args[0] is shortcut else node.args[0]
-                chosen = {"shortcut": [shortcut], "branch": [branch], "both": [shortcut, branch], "none": []}[self.residual]
-                inputs = {edge: self.activation for edge in chosen}
+                chosen = {"shortcut": [shortcut], "branch": [branch], "both": [shortcut, branch], "none": []}
+                inputs = {edge: self.activation for edge in chosen[self.residual]}
             else:
                 continue
             node.meta["quantization_annotation"] = QuantizationAnnotation(input_qspec_map=inputs, _annotated=True)
@@ -229,17 +197,17 @@ def quantize_pt2e(model: torch.nn.Module, quantizer: Quantizer, calibration_imag
 
 
 def export_pt2e_onnx(quantized: GraphModule, path: Path, metadata: dict[str, str], opset: int = PT2E_OPSET) -> Path:
-    """The PT2E model as an ONNX Q/DQ graph (the dynamo exporter with onnxscript), with a dynamic batch
-    dimension, ``metadata`` attached and checked by ``onnx.checker`` before it is written."""
-    example = torch.randn(2, 3, 32, 32)
+    """The PT2E model as an ONNX Q/DQ graph (the dynamo exporter with onnxscript), with a dynamic batch dimension,
+    ``metadata`` attached and checked by ``onnx.checker`` before it is written."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         # A GraphModule from torch.export keeps training=True (eval() is disallowed on it); it already runs as in eval.
-        warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode", category=UserWarning)
-        program = torch.onnx.export(quantized, (example,), dynamo=True, opset_version=opset, verbose=False,
-                                    input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_shapes=({0: batch},))
-    model = program.model_proto
-    set_metadata(model, metadata)
+        warnings.filterwarnings("ignore", message="Exporting a model while it is in training mode",
+                                category=UserWarning)
+        program = torch.onnx.export(quantized, (torch.randn(2, 3, 32, 32),), dynamo=True, opset_version=opset,
+                                    verbose=False, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                    dynamic_shapes=({0: batch},))
+    model = set_metadata(program.model_proto, metadata)
     onnx.checker.check_model(model, full_check=True)
     with written_atomically(path) as partial:
         onnx.save(model, str(partial))
@@ -250,10 +218,6 @@ def route_metadata(source_metadata: dict[str, str], precision: str, produced_by:
     """The FP32 ONNX model's metadata (input description, classes, checkpoint), marked with a route's precision."""
     return {**source_metadata, "precision": precision, "produced_by": produced_by}
 
-
-# ---------------------------------------------------------------------------------------------
-# Comparing the routes: lines of code, and what TensorRT's guide says about each residual placement
-# ---------------------------------------------------------------------------------------------
 
 def code_lines(*sources) -> int:
     """Lines of code in functions, classes or source strings: non-blank, not comments, docstrings left out."""
