@@ -1,11 +1,6 @@
-"""FP16-typed ONNX graphs for TensorRT's strongly typed builds: the FP16 model, and the INT8 + FP16 Q/DQ graph.
-
-Introduced in notebook 04. TensorRT 11 (and 10.x strongly typed) takes every tensor's precision from the ONNX model,
-so the FP16 engine needs a float16 model: ``onnxconverter_common``'s converter with ``keep_io_types=True`` (float32
-input and output kept, one Cast after the input and one before the output). In a Q/DQ graph each DequantizeLinear
-outputs its scale's type, so with float32 scales every layer TensorRT does not fuse into an INT8 kernel runs in FP32;
-``convert_qdq_onnx_to_int8_fp16`` moves the graph to opset 19 (float16 scales allowed) and converts every float tensor.
-"""
+"""FP16-typed ONNX graphs for TensorRT's strongly typed builds (notebook 04), which take every tensor's precision from
+the model: the FP16 model, and the INT8 + FP16 Q/DQ graph (float16 scales, so the layers TensorRT does not fuse into
+INT8 kernels run in FP16, not FP32)."""
 
 from __future__ import annotations
 
@@ -21,37 +16,30 @@ from .config import written_atomically
 from .onnx_export import load_onnx, read_metadata, set_metadata
 
 CONVERTER = "onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True)"
-# The converter's defaults: float32 values closer to 0 than MIN_POSITIVE are raised to +-MIN_POSITIVE,
-# values larger in magnitude than MAX_FINITE are lowered to +-MAX_FINITE.
+# The converter's defaults: float32 values nearer to 0 than MIN_POSITIVE become +-MIN_POSITIVE, values beyond
+# +-MAX_FINITE become +-MAX_FINITE.
 MIN_POSITIVE, MAX_FINITE = 1e-7, 1e4
 QDQ_FP16_OPSET = 19  # QuantizeLinear/DequantizeLinear accept float16 scales from opset 19 on
 
 
 def convert_onnx_to_fp16(fp32_onnx_path: Path, fp16_onnx_path: Path,
                          produced_by: str = "04_tensorrt_engines") -> dict:
-    """Write an FP16-typed copy of an FP32 ONNX model (float32 input/output kept); return a report.
-
-    The metadata of the FP32 model is carried over with ``precision`` set to ``fp16``. The converter
-    moves float32 values nearer to 0 than 1e-7 to +-1e-7 and values beyond +-1e4 to +-1e4 (and warns once
-    per tensor and sign, not per value); the report counts the values themselves (``clamping_counts``).
-    """
-    model = load_onnx(fp32_onnx_path)
-    return _convert_and_save(model, fp16_onnx_path, "fp16", produced_by, CONVERTER)
+    """Write an FP16-typed copy of an FP32 ONNX model (float32 input and output kept: one Cast after the input and
+    one before the output) with its metadata, ``precision`` set to ``fp16``; return a report. The converter moves
+    float32 values nearer to 0 than 1e-7 to +-1e-7 and beyond +-1e4 to +-1e4, warning once per tensor and sign;
+    the report counts the values themselves (``clamping_counts``)."""
+    return _convert_and_save(load_onnx(fp32_onnx_path), fp16_onnx_path, "fp16", produced_by, CONVERTER)
 
 
 def convert_qdq_onnx_to_int8_fp16(int8_onnx_path: Path, int8_fp16_onnx_path: Path,
                                   produced_by: str = "04_tensorrt_engines") -> dict:
-    """Write the INT8 + FP16 variant of a Q/DQ graph: int8 Q/DQ as before, every float tensor (scales,
-    biases, activations) float16, float32 input and output kept; return a report.
-
-    The graph moves to opset 19 first (``onnx.version_converter``): Q/DQ of opset 13-18 only accept
-    float32 scales. TensorRT then runs every layer it does not fuse into an INT8 kernel in FP16.
-    """
+    """Write the INT8 + FP16 variant of a Q/DQ graph: int8 Q/DQ as before, every float tensor (scales, biases,
+    activations) float16, float32 input and output kept; return a report. The graph moves to opset 19 first
+    (Q/DQ of opset 13-18 only accept float32 scales); TensorRT then runs every layer it does not fuse into an INT8
+    kernel in FP16."""
     model = load_onnx(int8_onnx_path)
     if max(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")) < QDQ_FP16_OPSET:
-        metadata = read_metadata(model)
-        model = onnx.version_converter.convert_version(model, QDQ_FP16_OPSET)
-        set_metadata(model, metadata)
+        model = set_metadata(onnx.version_converter.convert_version(model, QDQ_FP16_OPSET), read_metadata(model))
     converter = f"onnx.version_converter (opset {QDQ_FP16_OPSET}), then {CONVERTER}"
     return _convert_and_save(model, int8_fp16_onnx_path, "int8-fp16", produced_by, converter)
 
@@ -59,57 +47,44 @@ def convert_qdq_onnx_to_int8_fp16(int8_onnx_path: Path, int8_fp16_onnx_path: Pat
 def _convert_and_save(model: onnx.ModelProto, path: Path, precision: str, produced_by: str, converter: str) -> dict:
     from onnxconverter_common import float16
 
-    metadata = read_metadata(model)
     clamped = clamping_counts(model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="the float32 number")  # counted by clamping_counts instead
         converted = float16.convert_float_to_float16(model, keep_io_types=True)
-    metadata.update(precision=precision, produced_by=produced_by, fp16_conversion=converter)
-    set_metadata(converted, metadata)
+    set_metadata(converted, {**read_metadata(model), "precision": precision, "produced_by": produced_by,
+                             "fp16_conversion": converter})
     onnx.checker.check_model(converted, full_check=True)
-    path = Path(path)
     with written_atomically(path) as partial:
         onnx.save(converted, str(partial))
     return {"path": str(path), **clamped, **tensor_type_counts(converted)}
 
 
-def _float32_constants(model: onnx.ModelProto):
-    """Every float32 constant of a model: initializers and the values of Constant nodes."""
-    for initializer in model.graph.initializer:
-        if initializer.data_type == TensorProto.FLOAT:
-            yield initializer.name, numpy_helper.to_array(initializer)
-    for node in model.graph.node:
-        for attribute in node.attribute:
-            if node.op_type == "Constant" and attribute.name == "value" and attribute.t.data_type == TensorProto.FLOAT:
-                yield node.output[0], numpy_helper.to_array(attribute.t)
-
-
 def clamping_counts(model: onnx.ModelProto, min_positive: float = MIN_POSITIVE, max_finite: float = MAX_FINITE) -> dict:
-    """How many float32 constant values the float16 converter will move, counted value by value:
-    those nearer to 0 than ``min_positive`` (raised to +-min_positive) and those beyond +-``max_finite``
-    (lowered to +-max_finite), and how many tensors hold any of them."""
+    """How many float32 constant values (initializers and Constant nodes) the float16 converter will move, value by
+    value: nearer to 0 than ``min_positive``, beyond +-``max_finite``; and which tensors hold any of them."""
+    constants = [(init.name, init) for init in model.graph.initializer if init.data_type == TensorProto.FLOAT]
+    constants += [(node.output[0], attribute.t) for node in model.graph.node if node.op_type == "Constant"
+                  for attribute in node.attribute if attribute.name == "value"
+                  and attribute.t.data_type == TensorProto.FLOAT]
     raised = lowered = 0
     tensors = []
-    for name, values in _float32_constants(model):
+    for name, tensor in constants:
+        values = numpy_helper.to_array(tensor)
         magnitude = np.abs(values[np.isfinite(values)])
         tiny = int(np.count_nonzero((magnitude > 0) & (magnitude < min_positive)))
         large = int(np.count_nonzero(magnitude > max_finite))
         raised, lowered = raised + tiny, lowered + large
-        if tiny or large:
-            tensors.append(name)
-    return {"values_raised_to_min": raised, "values_lowered_to_max": lowered, "tensors_with_moved_values": sorted(tensors)}
+        tensors += [name] if tiny or large else []
+    return {"values_raised_to_min": raised, "values_lowered_to_max": lowered,
+            "tensors_with_moved_values": sorted(tensors)}
 
 
 def float_tensor_types(model: onnx.ModelProto) -> dict[str, int]:
-    """Element type of every float tensor of the model after shape inference: graph inputs and
-    outputs, every intermediate value, every initializer (name -> TensorProto data type)."""
-    inferred = onnx.shape_inference.infer_shapes(model)
-    graph = inferred.graph
-    types = {}
-    for value in [*graph.input, *graph.value_info, *graph.output]:
-        types[value.name] = value.type.tensor_type.elem_type
-    for initializer in graph.initializer:
-        types[initializer.name] = initializer.data_type
+    """Element type (TensorProto data type) of every float tensor after shape inference: graph inputs and outputs,
+    intermediate values, initializers."""
+    graph = onnx.shape_inference.infer_shapes(model).graph
+    types = {value.name: value.type.tensor_type.elem_type for value in [*graph.input, *graph.value_info, *graph.output]}
+    types.update({initializer.name: initializer.data_type for initializer in graph.initializer})
     floats = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE, TensorProto.BFLOAT16}
     return {name: element for name, element in types.items() if element in floats}
 

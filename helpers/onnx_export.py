@@ -1,9 +1,6 @@
-"""ONNX export (TorchScript exporter) with self-describing metadata. Introduced in notebook 01.
-
-Every ONNX file the project writes carries ``metadata_props`` that say what the input is (shape, layout, pixel
-scaling, normalization), what the outputs mean (class names) and where the weights came from (checkpoint and its
-sha256). ``helpers.onnx_runtime.predict_onnx`` evaluates any such file from that metadata alone.
-"""
+"""ONNX export with self-describing metadata (notebook 01): every ONNX file the project writes says what its input is
+(shape, layout, pixel scale, normalization), what its outputs mean and which checkpoint it came from, so
+``onnx_runtime.predict_onnx`` evaluates any such file from its metadata alone."""
 
 from __future__ import annotations
 
@@ -23,25 +20,18 @@ OUTPUT_NAME = "logits"
 OPSET = 17
 
 
-def model_metadata(checkpoint_path: Path | None, checkpoint_sha256: str | None, precision: str, produced_by: str) -> dict[str, str]:
+def model_metadata(checkpoint_path: Path | None, checkpoint_sha256: str | None, precision: str,
+                   produced_by: str) -> dict[str, str]:
     """The metadata_props every exported model carries (values are strings; lists are JSON)."""
     return {
-        "input_name": INPUT_NAME,
-        "input_shape": json.dumps(["batch", 3, 32, 32]),
-        "input_layout": "NCHW",
-        "input_dtype": "float32",
-        "input_color_order": "RGB",
-        "input_pixel_scale": "1/255",
-        "normalization_mean": json.dumps(list(CIFAR10_MEAN)),
-        "normalization_std": json.dumps(list(CIFAR10_STD)),
+        "input_name": INPUT_NAME, "input_shape": json.dumps(["batch", 3, 32, 32]), "input_layout": "NCHW",
+        "input_dtype": "float32", "input_color_order": "RGB", "input_pixel_scale": "1/255",
+        "normalization_mean": json.dumps(list(CIFAR10_MEAN)), "normalization_std": json.dumps(list(CIFAR10_STD)),
         "preprocessing": "x = (pixel / 255 - mean[c]) / std[c], per channel c",
-        "output_name": OUTPUT_NAME,
-        "output_meaning": "logits over class_names (argmax = predicted class)",
+        "output_name": OUTPUT_NAME, "output_meaning": "logits over class_names (argmax = predicted class)",
         "class_names": json.dumps(list(CIFAR10_CLASSES)),
         "source_checkpoint": checkpoint_path.name if checkpoint_path else "",
-        "source_checkpoint_sha256": checkpoint_sha256 or "",
-        "precision": precision,
-        "produced_by": produced_by,
+        "source_checkpoint_sha256": checkpoint_sha256 or "", "precision": precision, "produced_by": produced_by,
     }
 
 
@@ -49,14 +39,13 @@ def set_metadata(model: onnx.ModelProto, metadata: dict[str, str]) -> onnx.Model
     """Replace the model's metadata_props by ``metadata`` (in place; also returned)."""
     del model.metadata_props[:]
     for key, value in metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, str(value)
+        model.metadata_props.add(key=key, value=str(value))
     return model
 
 
 def read_metadata(path_or_model) -> dict[str, str]:
     """metadata_props of an ONNX file or ModelProto as a dict."""
-    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(path_or_model, load_weights=False)
+    model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(path_or_model, False)
     return {entry.key: entry.value for entry in model.metadata_props}
 
 
@@ -72,25 +61,16 @@ def load_onnx(path: Path, load_weights: bool = True) -> onnx.ModelProto:
 
 
 def export_onnx(model: torch.nn.Module, path: Path, metadata: dict[str, str], opset: int = OPSET) -> Path:
-    """Export ``model`` (FP32 or eager-mode quantized, on the CPU) with the TorchScript exporter.
-
-    A dynamic batch dimension, input ``input``, output ``logits``; then the metadata is attached
-    and the file is checked with ``onnx.checker``.
-    """
-    model = model.eval().cpu()
+    """Export ``model`` (FP32 or eager-mode quantized, on the CPU) with the TorchScript exporter: a dynamic batch
+    dimension, input ``input``, output ``logits``, the metadata attached, checked with ``onnx.checker``."""
     path = Path(path)
-    example = torch.randn(1, 3, 32, 32)
     with written_atomically(path) as partial:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the TorchScript exporter is deprecated and says so at length
-            torch.onnx.export(
-                model, (example,), str(partial),
-                dynamo=False, opset_version=opset,
-                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-            )
-        exported = onnx.load(str(partial))
-        set_metadata(exported, metadata)
+            torch.onnx.export(model.eval().cpu(), (torch.randn(1, 3, 32, 32),), str(partial), dynamo=False,
+                              opset_version=opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+        exported = set_metadata(onnx.load(str(partial)), metadata)
         onnx.checker.check_model(exported, full_check=True)
         onnx.save(exported, str(partial))
     return path

@@ -1,10 +1,6 @@
-"""ONNX Runtime on the CPU: the independent executor every notebook checks ONNX graphs with. Introduced in notebook 01.
-
-Graphs run **as written** by default (graph optimizations off): every node computes what the ONNX specification
-says, in float between exact Q/DQ steps, so the result is the same on every CPU. ``optimized=True`` turns on ONNX
-Runtime's default rewrites, which run INT8 graphs through integer kernels whose arithmetic depends on the CPU's
-instruction set (notebook 03): use it for speed (notebook 04's timings), never for a check of agreement.
-"""
+"""ONNX Runtime on the CPU, the independent executor the notebooks check ONNX graphs with (notebook 01). Graphs run
+**as written** by default, the same on every CPU; ``optimized=True`` turns on ONNX Runtime's rewrites, whose INT8
+kernels depend on the CPU (notebook 03): for speed (notebook 04's timings), never for a check of agreement."""
 
 from __future__ import annotations
 
@@ -30,7 +26,8 @@ def onnxruntime_session(path: Path, optimized: bool = False):
         raise TutorialError(f"ONNX Runtime cannot load {path}: {error}") from error
 
 
-def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500, optimized: bool = False) -> np.ndarray:
+def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 500,
+                 optimized: bool = False) -> np.ndarray:
     """Top-1 class of every image from an exported model, preprocessed as its metadata says."""
     metadata = read_metadata(path)
     session = onnxruntime_session(path, optimized=optimized)
@@ -38,8 +35,7 @@ def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 50
     predictions = []
     for start in range(0, len(images_uint8_nhwc), batch_size):
         inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
-        (logits,) = session.run(None, {input_name: inputs})[:1]
-        predictions.append(np.asarray(logits).argmax(1))
+        predictions.append(session.run(None, {input_name: inputs})[0].argmax(1))
     return np.concatenate(predictions)
 
 
@@ -51,8 +47,7 @@ def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) 
 
 def compare_on_onnxruntime(raw_path: Path, fixed_path: Path, inputs: np.ndarray, optimized: bool = False) -> dict:
     """Run two graphs on the same inputs and compare their logits (notebook 03: before and after the surgery)."""
-    raw_logits = onnxruntime_logits(raw_path, inputs, optimized)
-    fixed_logits = onnxruntime_logits(fixed_path, inputs, optimized)
+    raw_logits, fixed_logits = (onnxruntime_logits(path, inputs, optimized) for path in (raw_path, fixed_path))
     return {
         "images": int(len(inputs)),
         "onnxruntime_optimizations": "default" if optimized else "disabled",
