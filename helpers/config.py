@@ -1,10 +1,9 @@
 """Profiles, device choice, the artifacts folder and atomic writes, shared by every notebook (notebook 00).
 
-``full``: notebook 01 trains on all 50,000 training images (about 7 minutes on an H100 or H200), every notebook
-evaluates on all 10,000 test images; the default with a CUDA GPU. ``quick``: the laptop path, the default without one:
-notebook 01 shows training on a small subset, then continues with the model shipped in ``models/``; the later notebooks
-use fixed, class-balanced subsets sized for a 2-core CPU. ``TUTORIAL_PROFILE=quick|full`` overrides the choice;
-``TUTORIAL_ARTIFACTS`` moves the artifacts folder (default: ``artifacts/`` at the repository root).
+``full`` (the default with a CUDA GPU): notebook 01 trains on all 50,000 training images, every notebook evaluates on
+all 10,000 test images. ``quick`` (the laptop path, the default without one): notebook 01 shows training on a subset,
+then continues with the model shipped in ``models/``; later notebooks use fixed, class-balanced subsets (2-core CPU).
+``TUTORIAL_PROFILE=quick|full`` overrides the choice; ``TUTORIAL_ARTIFACTS`` moves the artifacts folder.
 """
 
 from __future__ import annotations

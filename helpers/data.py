@@ -1,9 +1,7 @@
 """CIFAR-10 for every notebook (notebook 01): uint8 images (N x 32 x 32 x 3, RGB) and int64 labels, held in memory.
 
-``CIFAR10_ARCHIVE=/path/to/cifar10-jpeg.tar.xz`` names an ImageFolder archive (``train/<class>/*.jpg``,
-``test/<class>/*.jpg``), read once and cached as arrays, never a download; otherwise torchvision downloads CIFAR-10.
-Both go to ``data_cache/`` at the repository root, or ``$TUTORIAL_DATA_DIR``. Batches come from in-memory tensors (all
-of CIFAR-10 is 180 MB as uint8), so a GPU never waits on JPEG decoding or worker processes.
+From the ImageFolder archive ``$CIFAR10_ARCHIVE`` names (read once, cached as arrays, never a download), else downloaded
+by torchvision, into ``data_cache/`` (or ``$TUTORIAL_DATA_DIR``). Batches come from in-memory tensors, no decoding.
 """
 
 from __future__ import annotations
@@ -158,7 +156,8 @@ def read_image_folder_archive(archive: Path) -> tuple[Split, Split]:
         if classes != CIFAR10_CLASSES:
             raise TutorialError(
                 f"{archive}: the folder {split_name}/ holds classes {list(classes)}, but CIFAR-10's ten classes "
-                f"{list(CIFAR10_CLASSES)} were expected (ImageFolder layout train/<class>/*.jpg and test/<class>/*.jpg).")
+                f"{list(CIFAR10_CLASSES)} were expected (ImageFolder layout train/<class>/*.jpg and "
+                f"test/<class>/*.jpg).")
         files.sort(key=lambda item: (item[0], item[1]))
         images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
         for index, (class_name, file_name, payload) in enumerate(files):
@@ -181,7 +180,7 @@ def load_from_torchvision() -> Cifar10:
 
     root = data_dir() / "torchvision"
     try:
-        train, test = CIFAR10(root=str(root), train=True, download=True), CIFAR10(root=str(root), train=False, download=True)
+        train, test = (CIFAR10(root=str(root), train=part, download=True) for part in (True, False))
     except Exception as error:  # URLError, HTTPError, socket errors, checksum failures...
         raise TutorialError(
             "CIFAR-10 is not available. Either\n"
@@ -226,8 +225,8 @@ def random_crop_and_flip(images_uint8: torch.Tensor, generator: torch.Generator,
 def cutmix(inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
            ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """CutMix (Yun et al., 2019): paste one random box of a shuffled copy of the batch into every image. Returns the
-    mixed batch, the pasted images' labels and the share ``keep`` of each image still its own (the loss weighs the two
-    labels by ``keep`` and ``1 - keep``). The box's area is uniform (Beta(1, 1), as in the paper), clipped at the border."""
+    mixed batch, the pasted images' labels and the share ``keep`` of each image still its own (the loss weighs the
+    two labels by ``keep`` and ``1 - keep``). The box's area is uniform (Beta(1, 1), as in the paper), clipped."""
     count, _, height, width = inputs.shape
     partner = torch.randperm(count, generator=generator).to(inputs.device)
     cut = float(torch.rand((), generator=generator)) ** 0.5  # side ratio, so the area ratio is uniform
@@ -243,13 +242,15 @@ def cutmix(inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generat
 
 
 def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuffle: bool = False,
-            augment: bool = False, generator: torch.Generator | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+            augment: bool = False, generator: torch.Generator | None = None
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Normalized float batches from uint8 tensors already on the target device; ``augment``: random crop + flip.
     ``shuffle`` and ``augment`` draw from ``generator`` (a CPU one is fine), so that runs repeat exactly."""
     if (shuffle or augment) and generator is None:
         raise ValueError("shuffle/augment need a torch.Generator so that runs are repeatable")
     count = len(labels)
-    order = torch.randperm(count, generator=generator).to(images.device) if shuffle else torch.arange(count, device=images.device)
+    order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
+    order = order.to(images.device)
     for start in range(0, count, batch_size):
         index = order[start:start + batch_size]
         batch = random_crop_and_flip(images[index], generator) if augment else images[index]

@@ -52,8 +52,8 @@ def show_source(*functions, lines: int = SOURCE_LINES_SHOWN) -> None:
         display(Code("\n".join(source[:lines]), language="python"), metadata={"source_lines": min(len(source), lines)})
         if len(source) > lines:
             rest = html.escape("\n".join(source[lines:]))
-            display(HTML(f"<details><summary>{len(source) - lines} more lines ({where})</summary><pre>{rest}</pre></details>"),
-                    metadata={"folded": True})
+            summary = f"<summary>{len(source) - lines} more lines ({where})</summary>"
+            display(HTML(f"<details>{summary}<pre>{rest}</pre></details>"), metadata={"folded": True})
 
 
 def report_skip(step: str, reason: str, record: list[dict] | None = None) -> str:
@@ -84,7 +84,8 @@ class Table:
         self.title = title
 
     def __repr__(self) -> str:
-        widths = [max([len(column)] + [len(row[index]) for row in self.cells]) for index, column in enumerate(self.columns)]
+        widths = [max([len(column)] + [len(row[index]) for row in self.cells])
+                  for index, column in enumerate(self.columns)]
         lines = [self.title] if self.title else []
         lines.append("  ".join(column.ljust(width) for column, width in zip(self.columns, widths)).rstrip())
         lines.append("  ".join("-" * width for width in widths))
@@ -93,7 +94,8 @@ class Table:
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{html.escape(column)}</th>" for column in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in self.cells)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+                       for row in self.cells)
         caption = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -111,8 +113,8 @@ def show_side_by_side(images: dict[str, Path], legend: dict[str, str] | None = N
     """PNG images side by side under their titles (``{title: png}``), with an optional legend ``{colour: meaning}``."""
     from IPython.display import HTML, display
 
-    keys = "".join(f'<span style="border:3px solid {color};padding:0 6px;margin-right:12px">{html.escape(meaning)}</span>'
-                   for color, meaning in (legend or {}).items())
+    keys = "".join(f'<span style="border:3px solid {color};padding:0 6px;margin-right:12px">'
+                   f'{html.escape(meaning)}</span>' for color, meaning in (legend or {}).items())
     columns = "".join(
         f'<div style="flex:1;text-align:center"><b>{html.escape(title)}</b><br><img style="max-height:{max_height}px;'
         f'max-width:100%" src="data:image/png;base64,{base64.b64encode(Path(png).read_bytes()).decode()}"></div>'

@@ -1,8 +1,5 @@
-"""What this machine has for the tutorial, what each missing piece costs, and the record every report carries.
-
-Notebook 00 runs the checks first; notebooks 03-06 ask whether a browser (Netron renders) and ModelOpt's environment
-are here; every results file records ``machine_record()``.
-"""
+"""What this machine has for the tutorial and what each missing piece costs (notebook 00), whether a browser (Netron
+renders) and ModelOpt's environment are here (notebooks 03-06), and ``machine_record()`` for every results file."""
 
 from __future__ import annotations
 
@@ -25,7 +22,7 @@ from .data import ARCHIVE_ENV, data_dir
 
 CHROMIUM_ENV = "NETRON_CHROMIUM"
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
-MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/run_modelopt.py setup` once the install worked
+MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/run_modelopt.py setup` once it worked
 # CPU flags (as /proc/cpuinfo names them) that decide which integer kernels ONNX Runtime's optimized INT8 path uses, and
 # so what it computes (notebook 03): AVX2 u8 x s8 products can saturate, the others' dot-product instructions do not.
 INT8_INSTRUCTION_SETS = {"avx2": "AVX2", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
@@ -65,7 +62,8 @@ def _cpuinfo() -> str:
 
 def cpu_description() -> str:
     models = re.findall(r"^model name\s*:\s*(.+)$", _cpuinfo(), re.M)
-    return f"{models[0].strip() if models else platform.processor() or platform.machine()}, {os.cpu_count()} logical cores"
+    model = models[0].strip() if models else platform.processor() or platform.machine()
+    return f"{model}, {os.cpu_count()} logical cores"
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -86,8 +84,8 @@ def int8_instruction_sets(flags: set[str] | None = None) -> dict[str, bool]:
 
 def check_core_packages() -> list[Check]:
     needed_by = {"torch": "every notebook", "torchvision": "01 (data, model)", "onnx": "01-05",
-                 "onnxruntime": "01-05 (CPU reference executor)", "onnx-graphsurgeon": "03, 05", "matplotlib": "every plot",
-                 "numpy": "everything", "netron": "03, 05 (graph renders)",
+                 "onnxruntime": "01-05 (CPU reference executor)", "onnx-graphsurgeon": "03, 05",
+                 "matplotlib": "every plot", "numpy": "everything", "netron": "03, 05 (graph renders)",
                  "playwright": "03, 05 (drives Chromium for renders)"}
     checks = []
     for name, notebooks in needed_by.items():
@@ -128,7 +126,8 @@ def check_pycuda() -> Check:
     problem = import_problem("pycuda.driver")
     if problem is None:
         return Check("pycuda", True, f"pycuda {package_version('pycuda')}", "")
-    return Check("pycuda", False, problem, "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
+    return Check("pycuda", False, problem,
+                 "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
 
 
 def chromium_executable() -> str | None:
@@ -160,7 +159,8 @@ def browser_unavailable_reason() -> str | None:
         return (f"{where} (install it with `sudo apt-get install -y chromium fonts-wqy-microhei`, "
                 f"or set {CHROMIUM_ENV} to a Chromium binary)")
     if _has_bracket_font() is False:
-        return "no font with the bracket characters Netron draws around shapes (sudo apt-get install -y fonts-wqy-microhei)"
+        return ("no font with the bracket characters Netron draws around shapes "
+                "(sudo apt-get install -y fonts-wqy-microhei)")
     return None
 
 
@@ -219,7 +219,8 @@ def version_differences(pins: dict[str, str] | None = None) -> list[dict]:
     from packaging.specifiers import SpecifierSet
 
     if pins is None:
-        block = re.search(r"^dependencies = \[(.*?)^\]", (REPO_ROOT / "pyproject.toml").read_text(), re.S | re.M).group(1)
+        pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+        block = re.search(r"^dependencies = \[(.*?)^\]", pyproject, re.S | re.M).group(1)
         pins = {req.name: str(req.specifier) for req in map(Requirement, re.findall(r'^\s*"([^"]+)"', block, re.M))}
     rows = []
     for name, requirement in pins.items():
@@ -248,7 +249,8 @@ def machine_record() -> dict:
         "torch_threads": torch.get_num_threads(),
         "gpu": gpu,
         "versions": {
-            **{name: package_version(name) for name in ("torch", "torchvision", "onnx", "onnxruntime", "numpy", "pycuda")},
+            **{name: package_version(name)
+               for name in ("torch", "torchvision", "onnx", "onnxruntime", "numpy", "pycuda")},
             "tensorrt": sys.modules["tensorrt"].__version__ if import_problem("tensorrt") is None else None,
         },
     }

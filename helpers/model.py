@@ -1,9 +1,6 @@
-"""The ResNet18 of this tutorial and its checkpoints (notebook 01).
-
-torchvision's *quantizable* ResNet18 (residual additions through ``FloatFunctional``, and ``fuse_model()``, so eager-mode
-quantization works in notebook 02; the plain ``resnet18``'s ``out += identity`` fails on quantized tensors), with the
-stem CIFAR-10 needs: a 3x3 stride-1 first convolution and no max-pool, so a 32x32 image keeps its resolution.
-"""
+"""The ResNet18 of this tutorial and its checkpoints (notebook 01): torchvision's *quantizable* ResNet18 (its residual
+additions go through ``FloatFunctional``, so eager-mode quantization works) with the CIFAR stem: a 3x3 stride-1 first
+convolution and no max-pool, so a 32x32 image keeps its resolution."""
 
 from __future__ import annotations
 
@@ -55,7 +52,8 @@ def load_shipped_model(path: Path | None = None, expected_sha256: str | None = N
     digest = sha256_of(path)
     if digest != expected_sha256:
         raise TutorialError(
-            f"The shipped model {path} has sha256 {digest[:16]}..., but this repository shipped {str(expected_sha256)[:16]}...: "
+            f"The shipped model {path} has sha256 {digest[:16]}..., but this repository shipped "
+            f"{str(expected_sha256)[:16]}...: "
             f"the file is damaged or was replaced. Restore it with `git checkout -- {path.name}` in {path.parent} "
             f"(a clone made without its large files needs them fetched), or train your own with TUTORIAL_PROFILE=full.")
     return load_checkpoint(path)
@@ -70,7 +68,8 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise TutorialError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}).") from error
+        raise TutorialError(
+            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}).") from error
     if not isinstance(record, dict) or "state_dict" not in record:
         raise TutorialError(f"{path} is not a checkpoint of this tutorial (no 'state_dict' entry).")
     if record.get("architecture") != ARCHITECTURE:

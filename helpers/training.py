@@ -1,8 +1,7 @@
 """Training and evaluation of the FP32 ResNet18 (notebook 01); ``predict`` and the accuracy functions serve 02-07.
 
-The full profile's recipe: SGD with Nesterov momentum, a one-cycle schedule, label smoothing, weight decay, random crop
-and flip, CutMix on half the batches, and a moving average of the weights (EMA, from half-way) as the model kept; on a
-GPU also bf16 mixed precision and channels-last. Seeds are fixed; cuDNN's autotuner is on, so GPU runs can still differ.
+The full profile's recipe: SGD with Nesterov momentum, one-cycle schedule, label smoothing, weight decay, crop and flip,
+CutMix, and a moving average of the weights (EMA) as the model kept; on a GPU also bf16 autocast and channels-last.
 """
 
 from __future__ import annotations
@@ -96,7 +95,8 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
                                        generator=generator):
             if use_cuda:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-            mixed = profile.cutmix_probability > 0 and float(torch.rand((), generator=generator)) < profile.cutmix_probability
+            mixed = (profile.cutmix_probability > 0
+                     and float(torch.rand((), generator=generator)) < profile.cutmix_probability)
             pasted_targets, keep = targets, 1.0
             if mixed:
                 inputs, pasted_targets, keep = cutmix(inputs, targets, generator)

@@ -21,7 +21,7 @@ def test_default_profile_follows_the_device(monkeypatch):
 
 def test_unknown_profile_is_refused_with_the_choices(monkeypatch):
     monkeypatch.setenv(config.PROFILE_ENV, "fast")
-    with pytest.raises(config.TutorialError, match=r"Unknown profile 'fast'.*\['full', 'quick'\]"):
+    with pytest.raises(config.TutorialError, match=r"Unknown profile 'fast'.*\['full', 'quick', 'test'\]"):
         config.get_profile()
 
 
