@@ -79,8 +79,8 @@ PROFILES = {
 # `make test` only: the laptop path cut to what its checks need, so that CI runs every notebook in minutes. Nothing
 # quotes its numbers; the laptop path's come from `make tutorial` (quick).
 PROFILES["test"] = replace(PROFILES["quick"], name="test", train_images=256, test_images=500, calibration_images=128,
-                           observer_selection_images=128, benchmark_batch_sizes=(1, 4), benchmark_iterations=5,
-                           sensitivity_images=64, mixed_precision_layers=(0, 1), qat_steps=4)
+                           observer_selection_images=128, epochs=2, benchmark_batch_sizes=(1, 4), benchmark_iterations=5,
+                           mixed_precision_layers=(0, 1), qat_steps=4)
 
 
 def default_device() -> torch.device:
