@@ -41,7 +41,7 @@ INT8_FORMAT = "eager-int8-state-dict-v1"
 # attributed to), and silenced inside the calls below only, so any other warning still shows: prepare()/convert()'s
 # "torch.ao.quantization is deprecated", and the quantized modules' "torch.quantize_per_tensor, ... are deprecated".
 EAGER_DEPRECATION_WARNINGS = (
-    (r"torch\.ao\.quantization is deprecated", DeprecationWarning, r"helpers\.quantization"),
+    (r"torch\.ao\.quantization is deprecated", DeprecationWarning, r"helpers\.(quantization|beyond_ptq)"),
     (r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation functions",
      UserWarning, r"torch\.ao\.nn\.quantized\."),
 )
