@@ -8,7 +8,7 @@ and the quantization recipe notice when that code is wrong?
 
 mutmut (pinned in pyproject.toml's ``mutation`` extra) makes small deliberate bugs ("mutants") in one
 module at a time, ``helpers/onnx_inspect.py`` (the graph reader the passes and the checker share),
-``helpers/surgery.py``, ``helpers/qdq_rules.py`` and ``helpers/quantization.py``, and runs that module's
+``helpers/surgery.py``, ``helpers/qdq_rules.py``, ``helpers/quantization.py`` and ``helpers/beyond_ptq.py``, and runs that module's
 own test file against each; a mutant is *killed* when a test fails. Each module runs in
 its own scratch copy of the repository's helpers and tests under ``.mutation/<module>/`` (mutmut reads its
 settings from the working folder, so this is how each module gets its own test file). For every mutant
@@ -60,6 +60,7 @@ MODULES = {
     "surgery": "tests/test_surgery.py",
     "qdq_rules": "tests/test_qdq_rules.py",
     "quantization": "tests/test_quantization.py",
+    "beyond_ptq": "tests/test_beyond_ptq.py",
 }
 # What the test files import besides the helpers package and themselves.
 TEST_SUPPORT_FILES = ["tests/conftest.py", "tests/qdq_graphs.py", "tests/synthetic.py"]
