@@ -1,14 +1,7 @@
-"""Graph surgery that makes the exported INT8 ONNX graph acceptable to TensorRT's ONNX parser (notebook 03 calls each
-pass on its own and shows its source), and the residual Q/DQ placements of notebooks 05 and 06.
-
-PyTorch's TorchScript exporter writes an eager-mode INT8 model (notebook 02) as a Q/DQ graph TensorRT's parser rejects:
-every activation goes ``QuantizeLinear -> Cast(to uint8) -> DequantizeLinear``, with uint8 zero point 128 (the qnnpack
-recipe of notebook 02), and each Conv/Gemm bias is ``DequantizeLinear(int32 bias, scale, zero point)``, its zero point
-computed at run time by ``ConstantOfShape -> Cast``.
-
-Each pass takes a ``gs.Graph`` (``onnx_inspect.load_graph``), edits it in place (never the file it came from), returns
-one line per change, and ``[]`` when run again. ``save_graph`` writes the result after ``onnx.checker``.
-"""
+"""Graph surgery that makes notebook 02's INT8 ONNX graph acceptable to TensorRT's parser (notebook 03), and the
+residual Q/DQ placements of notebooks 05 and 06. The exporter writes ``QuantizeLinear -> Cast(to uint8) ->
+DequantizeLinear`` with uint8 zero point 128, and each bias as ``DequantizeLinear(int32 ...)``: TensorRT rejects both.
+Each pass edits a ``gs.Graph`` in place, returns one line per change, and ``[]`` when run again."""
 
 from __future__ import annotations
 
@@ -37,11 +30,7 @@ def fixed_metadata(source_metadata: dict[str, str]) -> dict[str, str]:
 
 
 def save_graph(graph: gs.Graph, path: Path, metadata: dict[str, str], source_path: Path | None = None) -> Path:
-    """Write ``graph`` to ``path`` with ``metadata``, after ``onnx.checker`` with full shape inference.
-
-    Refuses to overwrite ``source_path`` (the passes never edit their input file). The file is written under a
-    temporary name first, so a failed check leaves nothing half-written.
-    """
+    """Write ``graph`` to ``path`` with ``metadata`` after a full ``onnx.checker`` pass; never over ``source_path``."""
     path = Path(path)
     if source_path is not None and path.resolve() == Path(source_path).resolve():
         raise TutorialError(f"Refusing to overwrite the input model {path}; write the fixed graph to another file.")
@@ -56,44 +45,43 @@ def save_graph(graph: gs.Graph, path: Path, metadata: dict[str, str], source_pat
     return path
 
 
-# --- the passes (notebook 03 runs them in this order) ---
-
-def _zero_point_dtype(quantize: gs.Node) -> np.dtype:
-    """The output type of a QuantizeLinear: its zero point's type (uint8 when it has none)."""
-    if input_of(quantize, 2) is None:
-        return np.dtype(np.uint8)
-    value = constant_value(quantize.inputs[2])
+def _zero_point(node: gs.Node) -> np.ndarray | None:
+    """The node's constant zero point, None when it has none; a computed one is refused."""
+    if input_of(node, 2) is None:
+        return None
+    value = constant_value(node.inputs[2])
     if value is None:
-        raise TutorialError(f"{quantize.name}: the zero point is not a constant, so its type is unknown.")
-    return value.dtype
+        raise TutorialError(f"{node.name}: the zero point is not a constant, so its type is unknown.")
+    return value
+
+
+def _detach(graph: gs.Graph, node: gs.Node) -> None:
+    graph.nodes.remove(node)
+    node.inputs.clear()
+    node.outputs.clear()
 
 
 def remove_casts(graph: gs.Graph) -> list[str]:
-    """Remove each ``Cast`` that sits between a QuantizeLinear and the DequantizeLinear(s) it feeds.
-
-    The exporter's Cast converts uint8 to uint8, so removing it changes no value; a Cast that would change the
-    type is refused instead of removed.
-    """
+    """Remove each ``Cast`` between a QuantizeLinear and the DequantizeLinear(s) it feeds. The exporter's Cast is
+    uint8 to uint8, so no value changes; a Cast that would change the type is refused."""
     changes = []
     for cast in [node for node in graph.nodes if node.op == "Cast"]:
         quantize = producer(cast.inputs[0], "QuantizeLinear")
         readers = list(cast.outputs[0].outputs)
-        if quantize is None or not readers or cast.outputs[0] in graph.outputs:
+        if (quantize is None or not readers or cast.outputs[0] in graph.outputs
+                or any(reader.op != "DequantizeLinear" for reader in readers)):
             continue
-        if any(reader.op != "DequantizeLinear" for reader in readers):
-            continue
-        from_dtype = _zero_point_dtype(quantize)
+        zero_point = _zero_point(quantize)
+        from_dtype = np.dtype(np.uint8) if zero_point is None else zero_point.dtype
         to_dtype = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(cast.attrs["to"]))
         if from_dtype != to_dtype:
-            raise TutorialError(f"{cast.name} casts {quantize.name}'s {from_dtype} output to {to_dtype}; removing it would "
-                                "change the values. Fix the quantization recipe (notebook 02) instead of this graph.")
+            raise TutorialError(f"{cast.name} casts {quantize.name}'s {from_dtype} output to {to_dtype}; removing it "
+                                "would change the values. Fix the quantization recipe (notebook 02) instead.")
         for reader in readers:
             reader.inputs[0] = quantize.outputs[0]
-        graph.nodes.remove(cast)
-        cast.inputs.clear()
-        cast.outputs.clear()
-        names = ", ".join(reader.name for reader in readers)
-        changes.append(f"{cast.name}: removed Cast(to {to_dtype}) between {quantize.name} and {names}")
+        _detach(graph, cast)
+        changes.append(f"{cast.name}: removed Cast(to {to_dtype}) between {quantize.name} and "
+                       f"{', '.join(reader.name for reader in readers)}")
     return changes
 
 
@@ -108,11 +96,8 @@ def _dequantize(values: np.ndarray, scale: np.ndarray, zero_point: np.ndarray, a
 
 
 def replace_bias_dequantize_with_float(graph: gs.Graph) -> list[str]:
-    """Give each Conv and Gemm whose bias is ``DequantizeLinear(int32 ...)`` a float32 bias constant.
-
-    TensorRT rejects int32 DequantizeLinear. The new bias holds exactly what that node computes, so the function
-    is unchanged; the old DequantizeLinear and its ConstantOfShape/Cast zero point are left for ``cleanup_and_sort``.
-    """
+    """Give each Conv and Gemm whose bias is ``DequantizeLinear(int32 ...)`` (which TensorRT rejects) a float32 bias
+    constant holding exactly what that node computes; ``cleanup_and_sort`` drops the old nodes."""
     changes = []
     for node in [node for node in graph.nodes if node.op in ("Conv", "Gemm")]:
         dequantize = producer(input_of(node, 2), "DequantizeLinear")
@@ -122,7 +107,7 @@ def replace_bias_dequantize_with_float(graph: gs.Graph) -> list[str]:
         scale = constant_value(dequantize.inputs[1])
         zero_point = constant_value(dequantize.inputs[2]) if input_of(dequantize, 2) is not None else np.int64(0)
         if scale is None or zero_point is None:
-            raise TutorialError(f"{dequantize.name}: the bias scale or zero point is not constant, so it cannot be folded.")
+            raise TutorialError(f"{dequantize.name}: the bias scale or zero point is not constant; cannot fold it.")
         axis = 0 if values.ndim == 1 else dequantize.attrs.get("axis", 1)  # a negative axis counts from the end
         bias = gs.Constant(f"{node.name}/bias_float", _dequantize(values, scale, zero_point, axis))
         node.inputs[2] = bias
@@ -131,30 +116,16 @@ def replace_bias_dequantize_with_float(graph: gs.Graph) -> list[str]:
     return changes
 
 
-def _uint8_zero_point(node: gs.Node) -> np.ndarray | None:
-    """The node's zero point if it is a uint8 constant, else None."""
-    if input_of(node, 2) is None:
-        return None
-    value = constant_value(node.inputs[2])
-    if value is None:
-        raise TutorialError(f"{node.name}: the zero point is not a constant; this graph cannot be mapped to int8.")
-    return value if value.dtype == np.uint8 else None
-
-
 def zero_points_to_int8(graph: gs.Graph) -> list[str]:
-    """Turn every uint8 / zero point 128 QuantizeLinear and DequantizeLinear into int8 / zero point 0.
-
-    q_uint8 = q_int8 + 128 and (q_uint8 - 128) * scale == (q_int8 - 0) * scale, so no value changes. Refuses,
-    before editing anything, a uint8 zero point other than 128 (it has no int8 twin), a QuantizeLinear without a
-    zero point (uint8 with zero point 0), and a QuantizeLinear that still feeds something other than a
-    DequantizeLinear (run ``remove_casts`` first).
-    """
+    """Turn every uint8 / zero point 128 Q and DQ into int8 / zero point 0: (q_uint8 - 128) * scale == (q_int8 - 0) *
+    scale, so no value changes. Refuses, before editing, zero points with no int8 twin and Q nodes not feeding DQ."""
     planned = []
     for node in qdq_nodes(graph):
         if node.op == "QuantizeLinear" and input_of(node, 2) is None:
-            raise TutorialError(f"{node.name} has no zero point: it quantizes to uint8 with zero point 0, which int8 cannot represent.")
-        zero_point = _uint8_zero_point(node)
-        if zero_point is None:
+            raise TutorialError(f"{node.name} has no zero point: it quantizes to uint8 with zero point 0, which int8 "
+                                "cannot represent.")
+        zero_point = _zero_point(node)
+        if zero_point is None or zero_point.dtype != np.uint8:
             continue
         if not np.all(zero_point == 128):
             raise TutorialError(
@@ -182,11 +153,8 @@ def zero_points_to_int8(graph: gs.Graph) -> list[str]:
 
 
 def fold_constants(graph: gs.Graph) -> list[str]:
-    """Compute every remaining constant subgraph once (Constant nodes, ConstantOfShape, Cast...).
-
-    onnx-graphsurgeon evaluates them with ONNX Runtime and never folds QuantizeLinear or DequantizeLinear, so the
-    int8 weights keep their DequantizeLinear. Nodes whose outputs became constants are left for ``cleanup_and_sort``.
-    """
+    """Compute every remaining constant subgraph once (ConstantOfShape, Cast...). onnx-graphsurgeon never folds Q or
+    DQ, so the int8 weights keep their DequantizeLinear."""
     writers = {name: producer(tensor) for name, tensor in graph.tensors().items() if isinstance(tensor, gs.Variable)}
     graph.fold_constants(error_ok=False)
     folded = collections.Counter()
@@ -209,18 +177,13 @@ def cleanup_and_sort(graph: gs.Graph) -> list[str]:
     return changes
 
 
-SURGERY_PASSES = (remove_casts, replace_bias_dequantize_with_float, zero_points_to_int8, fold_constants, cleanup_and_sort)
+SURGERY_PASSES = (remove_casts, replace_bias_dequantize_with_float, zero_points_to_int8, fold_constants,
+                  cleanup_and_sort)
 
-
-# --- what changed: as a computation, in node counts, pass by pass (notebooks 03 and 05) ---
 
 def graph_differences(path_or_model_a, path_or_model_b, shown: int = 5) -> list[str]:
-    """How two graphs differ as computations, in words; empty when they compute the same thing the same way.
-
-    Nodes are compared in order (sort both first, e.g. with ``toposort``): op type, attributes, and each input,
-    a variable tensor (by name, the passes keep those) or a constant (by dtype, shape and values, since two passes
-    may name the same new constant differently). Notebook 03 holds the passes you write against the references.
-    """
+    """How two graphs differ as computations, in words; empty when they compute the same thing the same way. Nodes
+    are compared in order; constants by value, since two passes may name the same new constant differently."""
     graph_a, graph_b = load_graph(path_or_model_a), load_graph(path_or_model_b)
 
     def described(tensor: gs.Tensor) -> str | tuple:  # a variable by its name, a constant by its value
@@ -232,23 +195,24 @@ def graph_differences(path_or_model_a, path_or_model_b, shown: int = 5) -> list[
                                        for name, value in node.attrs.items())),
                  tuple(described(tensor) for tensor in node.inputs), tuple(tensor.name for tensor in node.outputs))
                 for node in graph.nodes]
-
     rows_a, rows_b = rows(graph_a), rows(graph_b)
     found = []
     if len(rows_a) != len(rows_b):
         found.append(f"{len(rows_a)} nodes against {len(rows_b)}: {count_ops(graph_a)} vs {count_ops(graph_b)}")
     for index, (row_a, row_b) in enumerate(zip(rows_a, rows_b)):
         if row_a != row_b:
-            what = [label for part, label in enumerate(("op type", "attributes", "inputs", "outputs")) if row_a[part] != row_b[part]]
-            found.append(f"node {index} ({row_a[0]} {graph_a.nodes[index].name} / {row_b[0]} {graph_b.nodes[index].name}): "
-                         f"different {', '.join(what)}")
+            what = [label for label, part_a, part_b in zip(("op type", "attributes", "inputs", "outputs"), row_a, row_b)
+                    if part_a != part_b]
+            found.append(f"node {index} ({row_a[0]} {graph_a.nodes[index].name} / {row_b[0]} "
+                         f"{graph_b.nodes[index].name}): different {', '.join(what)}")
     return found[:shown] + [f"... and {len(found) - shown} more"] if len(found) > shown else found
 
 
 def op_count_diff(before, after) -> list[tuple[str, int, int]]:
     """(op type, count before, count after) for every op type in either graph, sorted by name."""
     counts_before, counts_after = count_ops(before), count_ops(after)
-    return [(op, counts_before.get(op, 0), counts_after.get(op, 0)) for op in sorted(set(counts_before) | set(counts_after))]
+    return [(op, counts_before.get(op, 0), counts_after.get(op, 0))
+            for op in sorted(set(counts_before) | set(counts_after))]
 
 
 def format_graph_diff(before, after, changes: dict[str, list[str]], changes_shown: int = 3) -> str:
@@ -260,22 +224,16 @@ def format_graph_diff(before, after, changes: dict[str, list[str]], changes_show
         lines.append(f"{op:<20}{count_before:>8}{count_after:>8}{change}")
     lines.append(f"{'total':<20}{sum(row[1] for row in rows):>8}{sum(row[2] for row in rows):>8}")
     for pass_name, pass_changes in changes.items():
-        lines += ["", f"{pass_name}: {len(pass_changes)} change(s)", *(f"  {line}" for line in pass_changes[:changes_shown])]
+        lines += ["", f"{pass_name}: {len(pass_changes)} change(s)",
+                  *(f"  {line}" for line in pass_changes[:changes_shown])]
         if len(pass_changes) > changes_shown:
             lines.append(f"  ... and {len(pass_changes) - changes_shown} more")
     return "\n".join(lines)
 
 
-# --- beyond the article: the Q/DQ placement around residual Adds (notebooks 05 and 06) ---
-
 def remove_qdq_between_conv_and_residual_add(graph: gs.Graph) -> list[str]:
-    """In each residual block, remove the Q/DQ pair between the main branch's last Conv and the Add.
-
-    The Q/DQ on the shortcut input stays, so TensorRT can run Conv + Add (+ Relu) as one INT8 kernel: it needs the
-    Conv's output to go straight into the Add and the other input dequantized. A pair is removed only when the Conv
-    feeds only that Q, the Q only that DQ and the DQ only that Add (any other reader needs the quantized tensor),
-    and only when the shortcut input is dequantized too.
-    """
+    """In each residual block, remove the Q/DQ pair between the main branch's last Conv and the Add, keeping the
+    shortcut's, so TensorRT can run Conv + Add (+ Relu) as one INT8 kernel. Only pairs nothing else reads go."""
     changes = []
     for add in [node for node in graph.nodes if node.op == "Add"]:
         branch = residual_branch_input(add)
@@ -286,19 +244,15 @@ def remove_qdq_between_conv_and_residual_add(graph: gs.Graph) -> list[str]:
         if quantize is None or shortcut is None:
             continue
         dequantize, conv_output = producer(add.inputs[branch]), quantize.inputs[0]
-        only_this_add = (
-            conv_output.outputs == [quantize] and quantize.outputs[0].outputs == [dequantize]
-            and dequantize.outputs[0].outputs == [add]
-            and not any(tensor in graph.outputs for tensor in (conv_output, quantize.outputs[0], dequantize.outputs[0])))
-        if not only_this_add:
+        tensors = (conv_output, quantize.outputs[0], dequantize.outputs[0])
+        if ([tensor.outputs for tensor in tensors] != [[quantize], [dequantize], [add]]
+                or any(tensor in graph.outputs for tensor in tensors)):
             continue
         add.inputs[branch] = conv_output
-        for node in (quantize, dequantize):
-            graph.nodes.remove(node)
-            node.inputs.clear()
-            node.outputs.clear()
-        changes.append(f"{add.name}: removed {quantize.name} -> {dequantize.name} between {producer(conv_output).name} "
-                       f"and the Add (shortcut keeps {shortcut.name})")
+        _detach(graph, quantize)
+        _detach(graph, dequantize)
+        changes.append(f"{add.name}: removed {quantize.name} -> {dequantize.name} between "
+                       f"{producer(conv_output).name} and the Add (shortcut keeps {shortcut.name})")
     return changes
 
 
@@ -308,10 +262,7 @@ def fused_residuals_metadata(source_metadata: dict[str, str]) -> dict[str, str]:
 
 
 def fuse_residual_adds(fixed_path: Path, fused_path: Path) -> list[str]:
-    """Notebook 03's graph with the fused residual placement, written to ``fused_path``; returns the changes.
-
-    One call for notebook 04 (its extra INT8 engine); notebook 05 runs the same steps one at a time.
-    """
+    """Notebook 03's graph with the fused residual placement, written to ``fused_path``; returns the changes."""
     graph = load_graph(fixed_path)
     changes = remove_qdq_between_conv_and_residual_add(graph)
     cleanup_and_sort(graph)
@@ -321,8 +272,7 @@ def fuse_residual_adds(fixed_path: Path, fused_path: Path) -> list[str]:
 
 def keep_residual_qdq(graph: gs.Graph, keep: str) -> list[str]:
     """Reference (notebook 06): on every residual Add, keep the Q/DQ pair on the inputs ``keep`` names (one of
-    PLACEMENTS) and feed the other inputs the float tensor their pair was applied to. Returns one line per input
-    changed. Other readers of a removed pair's QuantizeLinear keep it; ``cleanup_and_sort`` drops what nothing reads."""
+    PLACEMENTS) and feed the others the float tensor their pair was applied to; one line per input changed."""
     if keep not in PLACEMENTS:
         raise TutorialError(f"keep must be one of {PLACEMENTS}, not {keep!r}")
     kept_roles = {"none": (), "both": ("branch", "shortcut"), "shortcut": ("shortcut",), "branch": ("branch",)}[keep]
