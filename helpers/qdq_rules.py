@@ -1,7 +1,5 @@
-"""A checker of the Q/DQ rules TensorRT's ONNX parser enforces (developer guide, "Explicit Quantization"; notebook 03:
-the raw export breaks several, the graph after ``helpers.surgery`` none). A rule is a function of a typed ``gs.Graph``
-(``onnx_inspect.load_graph(path, types=True)``) that yields ``Finding`` records, registered by ``@rule``. The checker
-shares only the reading of constants and producers with the surgery, none of its logic: an independent check."""
+"""A checker of the Q/DQ rules TensorRT's ONNX parser enforces (developer guide, "Explicit Quantization"), independent
+of ``helpers.surgery``'s logic. A rule, registered by ``@rule``, yields ``Finding`` records from a typed graph."""
 
 from __future__ import annotations
 
@@ -44,7 +42,7 @@ def rule(function: Callable[[gs.Graph], Iterable[Finding]]):
 
 @rule
 def qdq_types_known(graph: gs.Graph) -> Iterable[Finding]:
-    """Every Q/DQ input must have a known element type (shape inference could type it), or the type rules cannot check it."""
+    """Every Q/DQ input must have a known element type, or the type rules cannot check it."""
     for node in qdq_nodes(graph):
         if node.inputs[0].dtype is None:
             yield Finding(node.name, "type-unknown", f"the element type of input '{node.inputs[0].name}' is unknown "
@@ -56,7 +54,8 @@ def opset_at_least_13(graph: gs.Graph) -> Iterable[Finding]:
     """Per-channel Q/DQ (the ``axis`` attribute) needs ONNX opset 13 or newer."""
     opset = next((entry.version for entry in graph.import_domains or () if entry.domain in ("", "ai.onnx")), None)
     if opset is None or opset < 13:
-        yield Finding(MODEL, "opset-below-13", f"the model uses ONNX opset {opset}; TensorRT's Q/DQ support needs 13 or newer")
+        yield Finding(MODEL, "opset-below-13",
+                      f"the model uses ONNX opset {opset}; TensorRT's Q/DQ support needs 13 or newer")
 
 
 @rule
@@ -65,7 +64,8 @@ def constant_scale(graph: gs.Graph) -> Iterable[Finding]:
     for node in qdq_nodes(graph):
         scale = input_of(node, 1)
         if stored_value(scale) is None:
-            yield Finding(node.name, "non-constant-scale", f"scale '{'' if scale is None else scale.name}' is computed at run time, not a constant")
+            yield Finding(node.name, "non-constant-scale",
+                          f"scale '{'' if scale is None else scale.name}' is computed at run time, not a constant")
 
 
 @rule
@@ -76,7 +76,8 @@ def constant_zero_point(graph: gs.Graph) -> Iterable[Finding]:
         if zero_point is not None and stored_value(zero_point) is None:
             writer = producer(zero_point)
             how = f" by {writer.op} node {writer.name}" if writer is not None else ""
-            yield Finding(node.name, "non-constant-zero-point", f"zero point '{zero_point.name}' is computed at run time{how}")
+            yield Finding(node.name, "non-constant-zero-point",
+                          f"zero point '{zero_point.name}' is computed at run time{how}")
 
 
 @rule
@@ -95,7 +96,8 @@ def zero_point_is_zero(graph: gs.Graph) -> Iterable[Finding]:
         zero_point = stored_value(input_of(node, 2))
         if zero_point is not None and np.any(zero_point != 0):
             values = np.unique(zero_point).tolist()
-            yield Finding(node.name, "zero-point-nonzero", f"zero point {values[:4]}{'...' if len(values) > 4 else ''}, TensorRT needs 0")
+            yield Finding(node.name, "zero-point-nonzero",
+                          f"zero point {values[:4]}{'...' if len(values) > 4 else ''}, TensorRT needs 0")
 
 
 @rule
@@ -106,7 +108,8 @@ def zero_point_is_int8(graph: gs.Graph) -> Iterable[Finding]:
         if zero_point is not None and zero_point.dtype == np.uint8:
             yield Finding(node.name, "zero-point-uint8", "uint8 zero point; TensorRT needs int8")
         elif zero_point is None and node.op == "QuantizeLinear":
-            yield Finding(node.name, "zero-point-uint8", "no zero point, so ONNX makes the output uint8; give an int8 zero point 0", WARNING)
+            yield Finding(node.name, "zero-point-uint8",
+                          "no zero point, so ONNX makes the output uint8; give an int8 zero point 0", WARNING)
 
 
 def _dequantize_input_of_type(graph: gs.Graph, dtype: type, rule_name: str, why: str) -> Iterable[Finding]:
@@ -118,7 +121,8 @@ def _dequantize_input_of_type(graph: gs.Graph, dtype: type, rule_name: str, why:
 @rule
 def dequantize_input_not_uint8(graph: gs.Graph) -> Iterable[Finding]:
     """TensorRT rejects a DequantizeLinear whose input is uint8."""
-    yield from _dequantize_input_of_type(graph, np.uint8, "dq-input-uint8", "TensorRT dequantizes only int8 (or fp8/int4)")
+    yield from _dequantize_input_of_type(graph, np.uint8, "dq-input-uint8",
+                                         "TensorRT dequantizes only int8 (or fp8/int4)")
 
 
 @rule
@@ -149,7 +153,8 @@ def activations_per_tensor(graph: gs.Graph) -> Iterable[Finding]:
     for node in qdq_nodes(graph):
         scale = stored_value(input_of(node, 1))
         if not _is_weight(node.inputs[0]) and scale is not None and scale.size > 1:
-            yield Finding(node.name, "per-channel-activation", f"activation quantized per channel ({scale.size} scales); TensorRT needs one scale")
+            yield Finding(node.name, "per-channel-activation",
+                          f"activation quantized per channel ({scale.size} scales); TensorRT needs one scale")
 
 
 @rule
@@ -163,13 +168,15 @@ def weight_axis_is_output_channels(graph: gs.Graph) -> Iterable[Finding]:
         axis = node.attrs.get("axis", 1)
         axis = axis + weights.ndim if axis < 0 else axis
         for layer in node.outputs[0].outputs:
-            if layer.op not in WEIGHT_OUTPUT_AXIS or input_of(layer, 1) is not node.outputs[0]:
+            expected = WEIGHT_OUTPUT_AXIS[layer.op](layer) if layer.op in WEIGHT_OUTPUT_AXIS else None
+            if expected is None or input_of(layer, 1) is not node.outputs[0]:
                 continue
-            expected = WEIGHT_OUTPUT_AXIS[layer.op](layer)
+            channels = weights.shape[axis] if axis < weights.ndim else "?"
             if axis != expected:
-                yield Finding(node.name, "weight-axis", f"per-channel axis {axis} for {layer.op} {layer.name}; its output channels are axis {expected}")
-            elif axis >= weights.ndim or scale.size != weights.shape[axis]:
-                yield Finding(node.name, "weight-axis", f"{scale.size} scales for {weights.shape[axis] if axis < weights.ndim else '?'} channels on axis {axis}")
+                yield Finding(node.name, "weight-axis", f"per-channel axis {axis} for {layer.op} {layer.name}; "
+                              f"its output channels are axis {expected}")
+            elif scale.size != channels:
+                yield Finding(node.name, "weight-axis", f"{scale.size} scales for {channels} channels on axis {axis}")
 
 
 def residual_add_placement(add: gs.Node) -> str | None:
@@ -180,9 +187,11 @@ def residual_add_placement(add: gs.Node) -> str | None:
         return None
     dequantized = [producer(tensor, "DequantizeLinear") is not None for tensor in add.inputs]
     for tensor, other_dequantized in zip(add.inputs, reversed(dequantized)):
-        if producer(tensor, "Conv") is not None and other_dequantized and [reader.name for reader in tensor.outputs] == [add.name]:
+        readers = [reader.name for reader in tensor.outputs]
+        if producer(tensor, "Conv") is not None and other_dequantized and readers == [add.name]:
             return "fused"
-    if all(dequantized) and any(producer(tensor, "DequantizeLinear", "QuantizeLinear", "Conv") is not None for tensor in add.inputs):
+    if all(dequantized) and any(producer(tensor, "DequantizeLinear", "QuantizeLinear", "Conv") is not None
+                                for tensor in add.inputs):
         return "unfused"
     return None
 
@@ -193,8 +202,9 @@ def residual_add_fusible(graph: gs.Graph) -> Iterable[Finding]:
     the Q/DQ between the branch's last Conv and the Add, keep the shortcut's (notebook 05's surgery pass)."""
     for node in graph.nodes:
         if residual_add_placement(node) == "unfused":
-            yield Finding(node.name, "residual-add-unfused", "Q/DQ on both inputs: TensorRT keeps the Conv and this Add as "
-                          "separate layers; remove the Q/DQ between the branch's last Conv and the Add, keep the shortcut's", WARNING)
+            yield Finding(node.name, "residual-add-unfused",
+                          "Q/DQ on both inputs: TensorRT keeps the Conv and this Add as separate layers; remove the "
+                          "Q/DQ between the branch's last Conv and the Add, keep the shortcut's", WARNING)
 
 
 def residual_add_placements(path_or_model) -> dict[str, str]:
@@ -243,18 +253,12 @@ def graph_summary(path: Path) -> dict:
     findings = check_tensorrt_rules(model)
     fusion = list(residual_add_placements(graph).values())
     inputs = list(onnx_inspect.residual_add_inputs(graph).values())
-    return {
-        "file": Path(path).name,
-        "megabytes": round(Path(path).stat().st_size / 1e6, 1),
-        "sha256": sha256_of(path),
-        "opset": next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
-        "nodes": sum(counts.values()),
-        "op_counts": counts,
-        "quantize_linear": counts.get("QuantizeLinear", 0),
-        "dequantize_linear": counts.get("DequantizeLinear", 0),
-        "tensorrt_rule_errors": count_by_rule(errors(findings)),
-        "tensorrt_rule_warnings": count_by_rule(finding for finding in findings if finding.severity == WARNING),
-        "residual_adds": {"fused": fusion.count("fused"), "unfused": fusion.count("unfused")},
-        "residual_add_inputs": {placement: inputs.count(placement) for placement in sorted(set(inputs))},
-        "placement_by_op": onnx_inspect.qdq_placement_by_op(graph),
-    }
+    return {"file": Path(path).name, "megabytes": round(Path(path).stat().st_size / 1e6, 1), "sha256": sha256_of(path),
+            "opset": next(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")),
+            "nodes": sum(counts.values()), "op_counts": counts, "quantize_linear": counts.get("QuantizeLinear", 0),
+            "dequantize_linear": counts.get("DequantizeLinear", 0),
+            "tensorrt_rule_errors": count_by_rule(errors(findings)),
+            "tensorrt_rule_warnings": count_by_rule(finding for finding in findings if finding.severity == WARNING),
+            "residual_adds": {"fused": fusion.count("fused"), "unfused": fusion.count("unfused")},
+            "residual_add_inputs": {placement: inputs.count(placement) for placement in sorted(set(inputs))},
+            "placement_by_op": onnx_inspect.qdq_placement_by_op(graph)}
