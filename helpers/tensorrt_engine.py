@@ -1,6 +1,5 @@
 """TensorRT engines from ONNX files: build, load, run, time and inspect (notebook 04), for the TensorRT 10.12+ and 11.x
-API: strongly typed networks, one optimization profile per batch size, tensors by name, pycuda buffers on the primary
-context PyTorch uses too. ``tensorrt_unavailable_reason()`` says what is missing."""
+API: strongly typed networks, one optimization profile per batch size, pycuda buffers on PyTorch's primary context."""
 
 from __future__ import annotations
 
@@ -28,8 +27,7 @@ INSTALL_HINT = ("on a machine with an NVIDIA GPU: `pip install tensorrt` (CUDA 1
 
 
 def tensorrt_unavailable_reason(install_hint: bool = True) -> str | None:
-    """None when ``tensorrt`` >= 10.12 and ``pycuda`` import and pycuda sees a CUDA GPU; else one line saying what
-    is missing (and, with ``install_hint``, how to install it)."""
+    """None when TensorRT >= 10.12 and pycuda import and see a CUDA GPU; else one line saying what is missing."""
     problems = []
     if tensorrt_problem := import_problem("tensorrt"):
         problems.append(f"`import tensorrt` failed ({tensorrt_problem})")
@@ -83,14 +81,13 @@ def get_logger(trt):
 
 
 def strongly_typed_network_flags(trt) -> int:
-    """The flags of a strongly typed network. STRONGLY_TYPED is 1 in 10.x and 0 in 11.x (which ignores it: strong
-    typing is always on); shifting by the enum's own value is right for both."""
+    """The flags of a strongly typed network: STRONGLY_TYPED is 1 in 10.x and 0 in 11.x, so shift by its value."""
     return 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
 
 
 def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
-    """A strongly typed network parsed from ``onnx_path``, and the parser (which owns the weights until the engine
-    is built, so the caller keeps it alive). A refused file raises a TutorialError listing every parser error."""
+    """A strongly typed network parsed from ``onnx_path``, and the parser, which owns the weights until the engine
+    is built (the caller keeps it alive)."""
     network = builder.create_network(strongly_typed_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -103,8 +100,8 @@ def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
 
 
 def batch_profiles(batch_sizes) -> list[tuple[int, int, int]]:
-    """One optimization profile per batch size: (min 1, opt = max = that batch), in increasing order. TensorRT tunes
-    a profile for its ``opt`` shape; min 1 lets a smaller batch (the last one of an accuracy run) use it too."""
+    """One optimization profile per batch size: (min 1, opt = max = that batch), in increasing order; min 1 lets a
+    smaller batch (the last one of an accuracy run) use it too."""
     sizes = sorted({int(size) for size in batch_sizes})
     if not sizes or sizes[0] < 1:
         raise TutorialError(f"Profile batch sizes must be positive integers, got {list(batch_sizes)}.")
@@ -112,8 +109,7 @@ def batch_profiles(batch_sizes) -> list[tuple[int, int, int]]:
 
 
 def load_timing_cache(config, cache_bytes: bytes) -> tuple[object | None, str]:
-    """Give ``config`` the saved timing cache, or a fresh one when TensorRT refuses it (another version or GPU:
-    ``create_timing_cache`` gives None or ``set_timing_cache`` False), else none. Returns (cache or None, status)."""
+    """Give ``config`` the saved timing cache, or a fresh one when TensorRT refuses it; (cache or None, status)."""
     attempts = [(cache_bytes, "loaded from file")] if cache_bytes else []
     refused = "fresh (the saved cache was refused: another TensorRT version or GPU?)"
     attempts.append((b"", refused if cache_bytes else "fresh"))
@@ -126,8 +122,8 @@ def load_timing_cache(config, cache_bytes: bytes) -> tuple[object | None, str]:
 
 def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...], profiles: list[tuple[int, int, int]],
                       workspace_bytes: int, timing_cache: bytes, allow_tf32: bool):
-    """The builder config: workspace limit, detailed profiling (for the inspector), timing cache, TF32 off for a
-    strict FP32 baseline, one optimization profile per batch size. Returns (config, what happened to the cache)."""
+    """The builder config (workspace, detailed profiling, timing cache, TF32 off for a strict FP32 baseline, one
+    optimization profile per batch size) and what happened to the cache."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
@@ -148,7 +144,7 @@ def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAU
                       workspace_bytes: int = DEFAULT_WORKSPACE_BYTES, timing_cache_path: Path | str | None = None,
                       allow_tf32: bool = False) -> dict:
     """Build an engine (plan file) from an ONNX model, in the model's own precision, with one optimization profile
-    per entry of ``profile_batches``; return a record. The timing cache is read before and written after."""
+    per entry of ``profile_batches``; return a record."""
     trt = import_tensorrt()
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     timing_cache_path = Path(timing_cache_path) if timing_cache_path else None
@@ -169,12 +165,12 @@ def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAU
         raise TutorialError(f"TensorRT could not build an engine from {onnx_path}; the log lines above say why.")
     with written_atomically(plan_path) as partial:  # never a half-written plan
         partial.write_bytes(bytes(serialized))
+    cache = config.get_timing_cache() if timing_cache_path else None
+    serialized = cache.serialize() if cache is not None else None
+    if serialized is not None:
+        with written_atomically(timing_cache_path) as partial:
+            partial.write_bytes(bytes(serialized))
     if timing_cache_path:
-        cache = config.get_timing_cache()
-        serialized = cache.serialize() if cache is not None else None
-        if serialized is not None:
-            with written_atomically(timing_cache_path) as partial:
-                partial.write_bytes(bytes(serialized))
         cache_status += ("; saved" if serialized is not None
                          else "; not saved (the builder config holds no timing cache)")
     del parser  # the network's weights may live in the parser until the build is done
@@ -246,8 +242,8 @@ def _buffer_bytes(tensor: IOTensor, shape) -> int:
 
 
 def open_session(plan_path: Path, max_batch: int | None = None) -> EngineSession:
-    """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images
-    (default: the largest batch any of its optimization profiles allows)."""
+    """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images (default: the most
+    any optimization profile allows)."""
     trt, plan_path = import_tensorrt(), Path(plan_path)  # a TutorialError naming what is missing, pycuda included
     if not plan_path.is_file():
         raise TutorialError(f"Engine file {plan_path} does not exist: build it first (build_engine_plan).")
@@ -276,8 +272,7 @@ def open_session(plan_path: Path, max_batch: int | None = None) -> EngineSession
 
 
 def set_batch_size(session: EngineSession, batch_size: int) -> None:
-    """Switch to the optimization profile for ``batch_size`` (when it is not the active one), then set every
-    input's shape: the batch size of the next run."""
+    """Switch to the optimization profile for ``batch_size`` if needed, then set every input's shape."""
     if not 1 <= batch_size <= session.max_batch:
         raise TutorialError(f"Batch size {batch_size} is outside 1..{session.max_batch} of this session.")
     index = profile_for_batch(session.profiles, batch_size)
@@ -353,7 +348,7 @@ def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarr
 
 def prepare_device_input(session: EngineSession, batch_size: int) -> None:
     """Set the batch size and put an input batch on the device before any timed run, so that no run reads device
-    memory nobody wrote (the "copies excluded" rows never copy inside the loop). Timing does not depend on values."""
+    memory nobody wrote (the "copies excluded" rows never copy inside the loop)."""
     set_batch_size(session, batch_size)
     generator = np.random.default_rng(0)
     for tensor in session.inputs:
@@ -388,8 +383,8 @@ def torch_cuda():
 
 
 def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing: TimingPlan):
-    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does by default.
-    pycuda cannot capture graphs, so the capture runs on a PyTorch stream: it needs PyTorch's CUDA."""
+    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does by default;
+    the capture runs on a PyTorch stream (pycuda cannot capture graphs)."""
     cuda_api = torch_cuda()
     if not cuda_api.is_available():
         raise TutorialError("CUDA-graph timing captures the engine with PyTorch, and PyTorch sees no CUDA GPU here "
@@ -431,8 +426,7 @@ PRECISION_PATTERNS = (  # (label, regex on a tensor's data-type text); the first
 
 
 def tensor_precision(tensor: dict) -> str:
-    """Precision label of one tensor of the inspector JSON: 10.x writes ``"Format/Datatype": "Row major linear FP32"``,
-    11.x a data-type field (read first) and ``"Format"``."""
+    """Precision label of one tensor of the inspector JSON (10.x: ``"Format/Datatype"``, 11.x: a data-type field)."""
     for key in ("DataType", "Datatype", "Format/Datatype", "Format"):
         text = str(tensor.get(key, "")).lower()
         for label, pattern in PRECISION_PATTERNS:
@@ -454,8 +448,8 @@ def layer_compute_precision(layer: dict) -> str:
 
 
 def parse_layer_information(info: dict) -> dict:
-    """A summary of the inspector JSON of TensorRT 10.x or 11.x: ``{"schema", "io_tensors": [names], "layers":
-    [{"name", "type", "precision", "inputs", "outputs", "tactic"}]}``."""
+    """A summary of the inspector JSON of TensorRT 10.x or 11.x: schema, I/O tensor names, and each layer's name,
+    type, precision, input and output precisions and tactic."""
     if not isinstance(info, dict) or "Layers" not in info:
         raise TutorialError("This is not engine-inspector JSON (no 'Layers' entry).")
     if "I/O Tensors" in info:
@@ -487,8 +481,8 @@ def precision_counts(summary: dict) -> dict[str, int]:
 
 def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAME, input_chw=(3, 32, 32), min_batch=1,
                      opt_batch=32, max_batch=512, batch_size=1, workspace_mib=2048) -> dict[str, str]:
-    """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x. No --fp16/--int8: the
-    ONNX model sets the precision (10.x needs --stronglyTyped). Both time with CUDA graphs, no copies, spin-wait."""
+    """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x; no --fp16/--int8: the
+    ONNX model sets the precision."""
     dims = "x".join(map(str, input_chw))
     common = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={plan_path}",
               f"--minShapes={input_name}:{min_batch}x{dims}", f"--optShapes={input_name}:{opt_batch}x{dims}",
