@@ -1,9 +1,6 @@
-"""Eager-mode post-training static quantization that meets TensorRT's INT8 rules (notebook 02; ``tensorrt_qconfig`` is
-its lesson), with notebook 02's checks, the observer choice, the per-layer error (SQNR) and the INT8 model's file.
-
-qnnpack runs only quint8 activations on PyTorch 2.13+, so activations are symmetric quint8 with the default range: zero
-point 128, whose values scale*(q-128) are exactly the int8 grid with zero point 0 (notebook 03 rewrites uint8/128).
-"""
+"""Eager-mode post-training static quantization that meets TensorRT's INT8 rules (notebook 02), with its checks, the
+observer choice, the per-layer error (SQNR) and the INT8 model's file. Activations are symmetric quint8, zero point 128:
+exactly the int8 grid with zero point 0 (qnnpack runs only quint8 activations on PyTorch 2.13+)."""
 
 from __future__ import annotations
 
@@ -17,16 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-# The eager-mode API is deprecated (PyTorch 2.10+, removal planned; notebook 06 shows what replaces it). Its names
-# are checked by tests/test_quantization_routes.py, which points to notebook 06 if a future torch pin removes them.
-from torch.ao.quantization import (
-    HistogramObserver,
-    MinMaxObserver,
-    PerChannelMinMaxObserver,
-    QConfig,
-    convert,
-    prepare,
-)
+# The eager-mode API is deprecated (PyTorch 2.10+); notebook 06 shows what replaces it.
+from torch.ao.quantization import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver, QConfig, convert, prepare
 import torch.ao.nn.quantized as nnq
 
 from .config import TutorialError, written_atomically
@@ -34,12 +23,9 @@ from .data import Split, batches, normalize, to_tensor
 from .model import ARCHITECTURE, build_resnet18_cifar
 
 ENGINE = "qnnpack"
-# The activation observers notebook 02 compares, simplest first (ties go to the first).
 OBSERVERS = {"min-max": MinMaxObserver, "histogram": HistogramObserver}
 INT8_FORMAT = "eager-int8-state-dict-v1"
-# The warnings the eager API gives on every call of this module, each matched by (message, category, the module it is
-# attributed to), and silenced inside the calls below only, so any other warning still shows: prepare()/convert()'s
-# "torch.ao.quantization is deprecated", and the quantized modules' "torch.quantize_per_tensor, ... are deprecated".
+# (message, category, module) of the deprecation warnings every eager call gives; silenced inside these calls only.
 EAGER_DEPRECATION_WARNINGS = (
     (r"torch\.ao\.quantization is deprecated", DeprecationWarning, r"helpers\.(quantization|beyond_ptq)"),
     (r"torch\.quantize_per_tensor, torch\.quantize_per_channel and other quantized tensor creation functions",
@@ -62,10 +48,9 @@ def eager_deprecation_silenced(*extra: tuple[str, type, str]):
 def use_qnnpack() -> str:
     """Select the qnnpack quantized engine (the one whose kernels match TensorRT's symmetric scheme)."""
     if ENGINE not in torch.backends.quantized.supported_engines:
-        raise TutorialError(
-            f"This PyTorch build has no '{ENGINE}' quantized engine "
-            f"(it has {torch.backends.quantized.supported_engines}). "
-            "Install the pinned torch from the README (`make setup`); builds without qnnpack cannot run notebook 02.")
+        raise TutorialError(f"This PyTorch build has no '{ENGINE}' quantized engine (it has "
+                            f"{torch.backends.quantized.supported_engines}). Install the pinned torch from the README "
+                            "(`make setup`); builds without qnnpack cannot run notebook 02.")
     torch.backends.quantized.engine = ENGINE
     return ENGINE
 
@@ -94,12 +79,10 @@ def fuse_for_quantization(model: nn.Module) -> nn.Module:
 
 
 def tensorrt_qconfig(activation_observer=MinMaxObserver) -> QConfig:
-    """Weights: per-channel symmetric qint8. Activations: per-tensor symmetric quint8, default range
-    (zero point 128, i.e. the int8 grid shifted by 128; notebook 03 maps it to int8 / zero point 0)."""
-    return QConfig(
-        activation=activation_observer.with_args(dtype=torch.quint8, qscheme=torch.per_tensor_symmetric),
-        weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric),
-    )
+    """Weights: per-channel symmetric qint8. Activations: per-tensor symmetric quint8, zero point 128 (the int8 grid
+    shifted by 128; notebook 03 maps it to int8 / zero point 0)."""
+    return QConfig(activation=activation_observer.with_args(dtype=torch.quint8, qscheme=torch.per_tensor_symmetric),
+                   weight=PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric))
 
 
 def qconfig_summary(qconfig: QConfig) -> dict[str, dict]:
@@ -166,11 +149,9 @@ def pick_observer(scores: dict[str, float]) -> str:
 def activation_qparams(int8_model: nn.Module) -> dict[str, dict]:
     """Scale and zero point of every quantized activation: the input quantizer, each conv and linear
     output, and each residual add (``QFunctional``)."""
-    return {
-        name: {"scale": float(module.scale), "zero_point": int(module.zero_point)}
-        for name, module in int8_model.named_modules()
-        if isinstance(module, QUANTIZED_LAYER_TYPES + (nnq.QFunctional,))
-    }
+    return {name: {"scale": float(module.scale), "zero_point": int(module.zero_point)}
+            for name, module in int8_model.named_modules()
+            if isinstance(module, QUANTIZED_LAYER_TYPES + (nnq.QFunctional,))}
 
 
 def weight_qparams(int8_model: nn.Module) -> dict[str, dict]:
@@ -215,17 +196,11 @@ def quantized_layer_names(int8_model: nn.Module) -> list[str]:
 def layer_outputs(model: nn.Module, names: list[str], inputs: torch.Tensor) -> dict[str, torch.Tensor]:
     """Outputs of the named modules for ``inputs`` (dequantized to float), in the order they ran."""
     modules = dict(model.named_modules())
-    missing = [name for name in names if name not in modules]
-    if missing:
-        raise TutorialError(f"The model has no modules named {missing}; "
-                            "compare a fused FP32 model with its INT8 version.")
+    if missing := [name for name in names if name not in modules]:
+        raise TutorialError(f"The model has no modules named {missing}; compare a fused FP32 model with its INT8 one.")
     outputs: dict[str, torch.Tensor] = {}
-    hooks = [
-        modules[name].register_forward_hook(
-            lambda module, args, output, name=name: outputs.__setitem__(
-                name, output.dequantize() if output.is_quantized else output.detach().clone()))
-        for name in names
-    ]
+    hooks = [modules[name].register_forward_hook(lambda module, args, output, name=name: outputs.__setitem__(
+        name, output.dequantize() if output.is_quantized else output.detach().clone())) for name in names]
     try:
         model.eval()(inputs)
     finally:
@@ -263,8 +238,8 @@ def per_layer_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split) 
 
 
 def save_int8_model(path: Path, int8_model: nn.Module, provenance: dict) -> Path:
-    """Save the INT8 model's state_dict (quantized weights, scales, zero points) with its provenance: not a pickled
-    module, so it loads with ``weights_only=True``; ``load_int8_model`` rebuilds the module structure first."""
+    """Save the INT8 model's state_dict with its provenance: not a pickled module, so it loads with
+    ``weights_only=True``."""
     saved_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     record = {"format": INT8_FORMAT, "architecture": ARCHITECTURE, "engine": ENGINE,
               "state_dict": int8_model.state_dict(),
