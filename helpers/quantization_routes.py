@@ -1,8 +1,6 @@
-"""The quantization routes after eager mode (notebook 06): PT2E (torchao) with ``TensorRTQuantizer``, which annotates
-what TensorRT wants (every Conv/Linear input per tensor and weight per channel, int8, zero point 0, and the residual
-Adds' inputs as asked), exported by the dynamo exporter; and what the routes share: running a step and keeping its
-failure, counting lines of code, what TensorRT's guide says about each residual placement. ModelOpt's PyTorch route
-runs in its own environment (``python tools/run_modelopt.py torch-quantize``)."""
+"""The quantization routes after eager mode (notebook 06): PT2E (torchao) with ``TensorRTQuantizer``, exported by the
+dynamo exporter, and what the routes share: running a step and keeping its failure, counting lines of code, what
+TensorRT's guide says about each residual placement. ModelOpt's route runs in its own environment."""
 
 from __future__ import annotations
 
@@ -32,8 +30,7 @@ TENSORRT_QDQ_GUIDE = ("https://docs.nvidia.com/deeplearning/tensorrt/latest/infe
                       "work-quantized-types.html")  # section "Q/DQ Layer-Placement Recommendations"
 
 
-# torchao 0.18 registers an Enum with torch's pytree at import, which logs a deprecation line on torch 2.14 (from the
-# logger torch.utils._pytree, not through warnings): that one logger is silenced while importing.
+# torchao 0.18's import logs a deprecation line on torch 2.14 through the logger torch.utils._pytree: silenced here.
 _pytree_logger = logging.getLogger("torch.utils._pytree")
 _pytree_level = _pytree_logger.level
 _pytree_logger.setLevel(logging.ERROR)
@@ -44,8 +41,6 @@ try:
     from torchao.quantization.pt2e.quantizer import QuantizationAnnotation, QuantizationSpec, Quantizer
 finally:
     _pytree_logger.setLevel(_pytree_level)
-
-# torchao's observers with the names notebook 02 gives its eager-mode observers
 PT2E_OBSERVERS = {"min-max": MinMaxObserver, "histogram": HistogramObserver}
 
 
@@ -112,14 +107,12 @@ def _longest_path_depth(node: Node, memo: dict[Node, int]) -> int:
 
 
 def residual_shortcut_input(add: Node, memo: dict[Node, int] | None = None) -> Node | None:
-    """The shortcut input of a residual ``aten.add`` in an exported graph, or None when it is no residual Add: the
-    input with the shorter longest path from the graph's inputs, since the main branch runs through more layers than
-    the shortcut (the same choice as ``onnx_inspect.residual_branch_input`` on the ONNX graph)."""
-    if add.op != "call_function" or add.target != torch.ops.aten.add.Tensor or len(add.args) < 2:
+    """The shortcut input of a residual ``aten.add`` (None when it is no residual Add): the input with the shorter
+    longest path from the graph's inputs, since the main branch runs through more layers than the shortcut."""
+    if (add.op != "call_function" or add.target != torch.ops.aten.add.Tensor or len(add.args) < 2
+            or not all(isinstance(arg, Node) for arg in add.args[:2])):
         return None
     first, second = add.args[:2]
-    if not isinstance(first, Node) or not isinstance(second, Node):
-        return None
     memo = {} if memo is None else memo
     first_depth, second_depth = _longest_path_depth(first, memo), _longest_path_depth(second, memo)
     if first_depth == second_depth:
@@ -131,10 +124,9 @@ QUANTIZED_OPS = (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default)
 
 
 class TensorRTQuantizer(Quantizer):
-    """A PT2E quantizer that places Q/DQ where TensorRT's explicit quantization wants them: each Conv and Linear's
-    input (``activation``) and weight (``weight``), none on its output (so TensorRT can fuse Conv -> Relu and Conv ->
-    Add); on each residual Add the input(s) ``residual`` names: "shortcut" (TensorRT's recommendation: the branch's
-    Conv output goes straight into the Add), "both", "branch" or "none". prepare_pt2e shares an observer per tensor."""
+    """A PT2E quantizer that places Q/DQ where TensorRT wants them: each Conv and Linear's input and weight, none on
+    its output, and on each residual Add the input(s) ``residual`` names (one of PLACEMENTS; "shortcut" is TensorRT's
+    recommendation)."""
 
     def __init__(self, activation: QuantizationSpec, weight: QuantizationSpec, residual: str = "shortcut"):
         super().__init__()
@@ -197,8 +189,8 @@ def quantize_pt2e(model: torch.nn.Module, quantizer: Quantizer, calibration_imag
 
 
 def export_pt2e_onnx(quantized: GraphModule, path: Path, metadata: dict[str, str], opset: int = PT2E_OPSET) -> Path:
-    """The PT2E model as an ONNX Q/DQ graph (the dynamo exporter with onnxscript), with a dynamic batch dimension,
-    ``metadata`` attached and checked by ``onnx.checker`` before it is written."""
+    """The PT2E model as an ONNX Q/DQ graph (the dynamo exporter) with a dynamic batch dimension and ``metadata``,
+    checked before it is written."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         # A GraphModule from torch.export keeps training=True (eval() is disallowed on it); it already runs as in eval.
@@ -224,23 +216,19 @@ def code_lines(*sources) -> int:
     total = 0
     for source in sources:
         text = textwrap.dedent(source if isinstance(source, str) else inspect.getsource(source))
-        tree = ast.parse(text)
         docstring_lines = set()
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(text)):
             body = getattr(node, "body", None)
             if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
                     and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
                 docstring_lines.update(range(body[0].lineno, body[0].end_lineno + 1))
-        for number, line in enumerate(text.splitlines(), start=1):
-            stripped = line.strip()
-            if stripped and not stripped.startswith("#") and number not in docstring_lines:
-                total += 1
+        total += sum(1 for number, line in enumerate(text.splitlines(), start=1)
+                     if line.strip() and not line.strip().startswith("#") and number not in docstring_lines)
     return total
 
 
-# What TensorRT's developer guide says about each placement (section "Q/DQ Layer-Placement Recommendations" of
-# TENSORRT_QDQ_GUIDE; its figure numbers as of TensorRT 10.x). Paraphrased; "inferred" marks what the guide does
-# not show for this exact placement but follows from its rules.
+# TensorRT's guide (TENSORRT_QDQ_GUIDE, figures as of 10.x) on each placement, paraphrased; "inferred" follows from
+# its rules but is not shown there.
 TENSORRT_ON_PLACEMENT = {
     "none": "guide: with a float residual input (its Figure 6), Conv+Add can fuse but the fused output is float, "
             "and the Q after it cannot be fused into the Conv",
