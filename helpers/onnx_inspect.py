@@ -1,7 +1,5 @@
-"""Read-only questions about an ONNX graph (notebook 02; notebooks 03, 05 and 06 ask them again): which ops, which
-Q/DQ patterns and parameters, which residual placement. The one graph reader of helpers/: ``surgery`` edits the
-graphs ``load_graph`` gives, ``qdq_rules`` reads them with ``stored_value`` and ``producer``. Each question takes
-a path, an ``onnx.ModelProto`` or an onnx-graphsurgeon ``gs.Graph``, and never changes it."""
+"""Read-only questions about an ONNX graph (notebooks 02, 03, 05, 06): which ops, Q/DQ patterns and parameters, which
+residual placement. Each takes a path, an ``onnx.ModelProto`` or a ``gs.Graph``, and never changes it."""
 
 from __future__ import annotations
 
@@ -46,9 +44,8 @@ def load_graph(path_or_model, types: bool = False) -> gs.Graph:
 
 
 def producer(tensor: gs.Tensor | None, *ops: str) -> gs.Node | None:
-    """The node that writes ``tensor``, or None. With ``ops``, the chain of writers must have those op types, each
-    writing input 0 of the one before, and the last is returned: ``producer(t, "DequantizeLinear",
-    "QuantizeLinear")`` is the QuantizeLinear of the Q -> DQ pair that writes ``t``, else None."""
+    """The node that writes ``tensor``, or None. With ``ops``, the chain of writers (each writing input 0 of the one
+    before) must have those op types; the last is returned, e.g. the Q of the Q -> DQ pair that writes ``tensor``."""
     for op in ops or (None,):
         writer = tensor.inputs[0] if tensor is not None and len(tensor.inputs) == 1 else None
         if writer is None or (op is not None and writer.op != op):
@@ -118,7 +115,8 @@ def find_q_cast_dq_chains(path_or_model) -> list[QCastDQChain]:
         for cast in [reader for reader in quantize.outputs[0].outputs if reader.op == "Cast"]:
             for dequantize in cast.outputs[0].outputs:
                 if dequantize.op == "DequantizeLinear" and dequantize.inputs[0] is cast.outputs[0]:
-                    chains.append(QCastDQChain(quantize, cast, dequantize, onnx.TensorProto.DataType.Name(cast.attrs["to"])))
+                    chains.append(QCastDQChain(quantize, cast, dequantize,
+                                               onnx.TensorProto.DataType.Name(cast.attrs["to"])))
     return chains
 
 
@@ -155,29 +153,23 @@ def find_adds_of_dequantized_inputs(path_or_model) -> list[gs.Node]:
 
 
 def quantization_parameters(path_or_model) -> list[dict]:
-    """One row per QuantizeLinear / DequantizeLinear: its ``role`` ('bias': an int32 constant input, 'weight': another
-    constant, 'activation'), ``scale_shape`` (() per tensor, (channels,) per channel along ``axis``), the zero point's
-    dtype and distinct values."""
+    """One row per Q / DQ node: its role ('bias': an int32 constant input, 'weight': another constant, 'activation'),
+    scale shape (() per tensor), axis, the zero point's dtype and distinct values."""
     rows = []
     for node in qdq_nodes(load_graph(path_or_model)):
         scale, zero_point = constant_value(node.inputs[1]), constant_value(input_of(node, 2))
         data = constant_value(node.inputs[0]) if node.op == "DequantizeLinear" else None
-        rows.append({
-            "node": node.name,
-            "op_type": node.op,
-            "role": "activation" if data is None else "bias" if data.dtype == np.int32 else "weight",
-            "scale_shape": None if scale is None else tuple(scale.shape),
-            "axis": node.attrs.get("axis", 1),
-            "zero_point_dtype": None if zero_point is None else str(zero_point.dtype),
-            "zero_points": None if zero_point is None else sorted({int(value) for value in zero_point.ravel()}),
-        })
+        rows.append({"node": node.name, "op_type": node.op,
+                     "role": "activation" if data is None else "bias" if data.dtype == np.int32 else "weight",
+                     "scale_shape": None if scale is None else tuple(scale.shape), "axis": node.attrs.get("axis", 1),
+                     "zero_point_dtype": None if zero_point is None else str(zero_point.dtype),
+                     "zero_points": None if zero_point is None else sorted({int(v) for v in zero_point.ravel()})})
     return rows
 
 
 def qdq_placement_by_op(path_or_model) -> dict[str, dict[str, int]]:
-    """Where the Q/DQ pairs sit, per op type other than Q/DQ (notebook 05): ``nodes``; ``dequantized_inputs`` and
-    ``float_inputs`` among inputs that are not weights (constants, also behind Q -> DQ or DQ), so a Conv's count is
-    about its activation; ``quantized_weights`` (weights from a DequantizeLinear); ``outputs_into_quantize``."""
+    """Where the Q/DQ pairs sit, per op type other than Q/DQ (notebook 05): nodes, dequantized and float non-weight
+    inputs, weights from a DequantizeLinear, and outputs read by a QuantizeLinear."""
     def is_weight(tensor: gs.Tensor) -> bool:
         while producer(tensor) is not None and producer(tensor).op in QDQ_OPS:
             tensor = producer(tensor).inputs[0]
@@ -198,8 +190,6 @@ def qdq_placement_by_op(path_or_model) -> dict[str, dict[str, int]]:
                                             for tensor in node.outputs)
     return dict(sorted(table.items()))
 
-
-# --- residual Adds: which input is the main branch, which inputs are quantized (notebooks 05 and 06) ---
 
 def source_before_qdq(tensor: gs.Tensor) -> gs.Tensor:
     """The float tensor a ``Q -> DQ`` pair was applied to (``tensor`` itself when there is none)."""
@@ -222,18 +212,13 @@ def _upstream_tensors(tensor: gs.Tensor) -> set[str]:
 
 def residual_branch_input(add: gs.Node) -> int | None:
     """Which input (0 or 1) of a residual Add comes from the main branch's last Conv, or None if it is no residual Add.
-
-    The branch is an input a Conv produces (directly or through Q/DQ). When a downsample Conv on the shortcut makes
-    both come from Convs, the branch is the one computed from the tensor the shortcut Conv reads (conv2 reads conv1's
-    output, which read the block's input): the longer path, also ModelOpt's choice."""
+    When both come from Convs (a downsample shortcut), the branch is the one computed from what the shortcut reads."""
     if add.op != "Add" or len(add.inputs) != 2 or any(isinstance(tensor, gs.Constant) for tensor in add.inputs):
         return None
     convs = [producer(tensor, "Conv") or producer(tensor, "DequantizeLinear", "QuantizeLinear", "Conv")
              for tensor in add.inputs]
-    if convs[0] is None and convs[1] is None:
-        return None
-    if convs[0] is None or convs[1] is None:
-        return 0 if convs[0] is not None else 1
+    if convs[0] is None or convs[1] is None:  # one Conv-fed input at most: that one is the branch
+        return None if convs[0] is convs[1] else int(convs[0] is None)
     for branch, shortcut in ((0, 1), (1, 0)):
         if source_before_qdq(convs[shortcut].inputs[0]).name in _upstream_tensors(convs[branch].inputs[0]):
             return branch
