@@ -23,8 +23,7 @@ from .data import ARCHIVE_ENV, data_dir
 CHROMIUM_ENV = "NETRON_CHROMIUM"
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
 MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/run_modelopt.py setup` once it worked
-# CPU flags (as /proc/cpuinfo names them) that decide which integer kernels ONNX Runtime's optimized INT8 path uses, and
-# so what it computes (notebook 03): AVX2 u8 x s8 products can saturate, the others' dot-product instructions do not.
+# CPU flags that decide ONNX Runtime's INT8 kernels (notebook 03): AVX2 u8 x s8 products can saturate, the others not.
 INT8_INSTRUCTION_SETS = {"avx2": "AVX2", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
                          "asimddp": "ARM dot product"}
 
@@ -67,8 +66,7 @@ def cpu_description() -> str:
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo ('flags' on x86, 'Features' on ARM), or from ``cpuinfo``, the text of
-    such a file (another machine's, in the tests); empty where there is none."""
+    """The CPU's feature flags from /proc/cpuinfo ('flags' on x86, 'Features' on ARM) or the text ``cpuinfo``."""
     for line in (_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
         key, _, value = line.partition(":")
         if key.strip() in ("flags", "Features"):
@@ -87,12 +85,10 @@ def check_core_packages() -> list[Check]:
                  "onnxruntime": "01-05 (CPU reference executor)", "onnx-graphsurgeon": "03, 05",
                  "matplotlib": "every plot", "numpy": "everything", "netron": "03, 05 (graph renders)",
                  "playwright": "03, 05 (drives Chromium for renders)"}
-    checks = []
-    for name, notebooks in needed_by.items():
-        version = package_version(name)
-        checks.append(Check(name, version is not None, version or "not installed",
-                            "" if version else f"needed by notebook {notebooks}: run `make setup`"))
-    return checks
+    versions = {name: package_version(name) for name in needed_by}
+    return [Check(name, version is not None, version or "not installed",
+                  "" if version else f"needed by notebook {needed_by[name]}: run `make setup`")
+            for name, version in versions.items()]
 
 
 def check_quantized_engine() -> Check:
@@ -114,20 +110,20 @@ def check_gpu() -> Check:
                  f"{properties.name}, {properties.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}", "")
 
 
+def _import_check(name: str, module: str, version, cost_if_missing: str) -> Check:
+    problem = import_problem(module)
+    return Check(name, True, version(), "") if problem is None else Check(name, False, problem, cost_if_missing)
+
+
 def check_tensorrt() -> Check:
-    problem = import_problem("tensorrt")
-    if problem is None:
-        return Check("TensorRT", True, f"tensorrt {sys.modules['tensorrt'].__version__}", "")
-    return Check("TensorRT", False, problem, "notebook 04 skips engine builds, engine accuracy and TensorRT timings "
-                 "(install with `pip install tensorrt` on a machine with an NVIDIA GPU)")
+    return _import_check("TensorRT", "tensorrt", lambda: f"tensorrt {sys.modules['tensorrt'].__version__}",
+                         "notebook 04 skips engine builds, engine accuracy and TensorRT timings "
+                         "(install with `pip install tensorrt` on a machine with an NVIDIA GPU)")
 
 
 def check_pycuda() -> Check:
-    problem = import_problem("pycuda.driver")
-    if problem is None:
-        return Check("pycuda", True, f"pycuda {package_version('pycuda')}", "")
-    return Check("pycuda", False, problem,
-                 "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
+    return _import_check("pycuda", "pycuda.driver", lambda: f"pycuda {package_version('pycuda')}",
+                         "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
 
 
 def chromium_executable() -> str | None:
@@ -213,8 +209,7 @@ def format_checks(checks: list[Check]) -> str:
 
 
 def version_differences(pins: dict[str, str] | None = None) -> list[dict]:
-    """One row per dependency pinned in pyproject.toml (or in ``pins``, {name: requirement}): the requirement, the
-    running version, and whether it satisfies it."""
+    """One row per dependency pinned in pyproject.toml (or ``pins``): requirement, running version, whether it fits."""
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
 
@@ -240,17 +235,10 @@ def machine_record() -> dict:
         gpu = {"name": properties.name, "memory_gib": round(properties.total_memory / 2**30, 1),
                "compute_capability": f"{properties.major}.{properties.minor}", "cuda_runtime_torch": torch.version.cuda,
                "cudnn": torch.backends.cudnn.version()}
-    return {
-        "recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cpu": cpu_description(),
-        "cpu_int8_instruction_sets": int8_instruction_sets(),  # they decide ONNX Runtime's INT8 CPU kernels
-        "torch_threads": torch.get_num_threads(),
-        "gpu": gpu,
-        "versions": {
-            **{name: package_version(name)
-               for name in ("torch", "torchvision", "onnx", "onnxruntime", "numpy", "pycuda")},
-            "tensorrt": sys.modules["tensorrt"].__version__ if import_problem("tensorrt") is None else None,
-        },
-    }
+    packages = ("torch", "torchvision", "onnx", "onnxruntime", "numpy", "pycuda")
+    versions = {name: package_version(name) for name in packages}
+    versions["tensorrt"] = sys.modules["tensorrt"].__version__ if import_problem("tensorrt") is None else None
+    return {"recorded_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "platform": platform.platform(), "python": platform.python_version(), "cpu": cpu_description(),
+            "cpu_int8_instruction_sets": int8_instruction_sets(), "torch_threads": torch.get_num_threads(), "gpu": gpu,
+            "versions": versions}
