@@ -1,10 +1,10 @@
 """Latency and throughput the way trtexec reports them, for every runtime this machine has (notebook 04): GPU rows
-timed with CUDA events, with and without the copies, eager or as a CUDA graph; CPU rows by wall clock after a warm-up.
-``tools/benchmark.py`` is the command line for GPU machines without Jupyter."""
+timed with CUDA events, with and without the copies, eager or as a CUDA graph; CPU rows by wall clock."""
 
 from __future__ import annotations
 
 import copy
+import functools
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -67,20 +67,26 @@ def time_cpu_call(run: Callable[[], object], iterations: int, warmup: int) -> tu
     return latencies, time.perf_counter() - started
 
 
+def _cpu_rows(label: str, runtime: str, precision: str, batch_sizes, iterations: int, log: Callable[[str], None],
+              call_for: Callable[[np.ndarray], Callable[[], object]], **details) -> list[dict]:
+    """One wall-clock row per batch size of the call ``call_for`` makes for a random batch."""
+    rows = []
+    for batch_size in batch_sizes:
+        latencies, wall = time_cpu_call(call_for(random_images(batch_size)), iterations, warmup_iterations(iterations))
+        rows.append(measurement(label, runtime, precision, "cpu", batch_size, "n/a (CPU)", "wall clock", latencies,
+                                wall, **details))
+        log(describe_row(rows[-1]))
+    return rows
+
+
 def measure_torch_cpu(label: str, precision: str, model: torch.nn.Module, batch_sizes, iterations: int,
                       log: Callable[[str], None] = print) -> list[dict]:
     """PyTorch on the CPU (FP32, or an eager-mode INT8 model on qnnpack), one row per batch size."""
-    rows = []
     model = model.cpu().eval()
-    for batch_size in batch_sizes:
-        inputs = torch.from_numpy(random_images(batch_size))
-        with torch.inference_mode():
-            latencies, wall = time_cpu_call(lambda: model(inputs), iterations, warmup_iterations(iterations))
-        rows.append(measurement(label, "PyTorch", precision, "cpu", batch_size, "n/a (CPU)", "wall clock",
-                                latencies, wall, threads=torch.get_num_threads(),
-                                quantized_engine=torch.backends.quantized.engine))
-        log(describe_row(rows[-1]))
-    return rows
+    with torch.inference_mode():
+        return _cpu_rows(label, "PyTorch", precision, batch_sizes, iterations, log,
+                         lambda images: functools.partial(model, torch.from_numpy(images)),
+                         threads=torch.get_num_threads(), quantized_engine=torch.backends.quantized.engine)
 
 
 def measure_onnxruntime_cpu(label: str, precision: str, onnx_path: Path, batch_sizes, iterations: int,
@@ -88,14 +94,9 @@ def measure_onnxruntime_cpu(label: str, precision: str, onnx_path: Path, batch_s
     """ONNX Runtime's CPU provider on an ONNX file, optimized as it would be deployed, one row per batch size."""
     session = onnxruntime_session(onnx_path, optimized=True)
     input_name = session.get_inputs()[0].name
-    rows = []
-    for batch_size in batch_sizes:
-        feed = {input_name: random_images(batch_size)}
-        latencies, wall = time_cpu_call(lambda: session.run(None, feed), iterations, warmup_iterations(iterations))
-        rows.append(measurement(label, "ONNX Runtime", precision, "cpu", batch_size, "n/a (CPU)", "wall clock",
-                                latencies, wall, onnx=Path(onnx_path).name))
-        log(describe_row(rows[-1]))
-    return rows
+    return _cpu_rows(label, "ONNX Runtime", precision, batch_sizes, iterations, log,
+                     lambda images: functools.partial(session.run, None, {input_name: images}),
+                     onnx=Path(onnx_path).name)
 
 
 @contextmanager
@@ -162,7 +163,6 @@ def measure_torch_gpu(model: torch.nn.Module, batch_sizes, timing: TimingPlan, p
     rows = []
     try:
         for precision in precisions:
-            # a copy, so the caller's CPU model is left as it was
             model_on_gpu = copy.deepcopy(model).to("cuda", dtype=dtypes[precision],
                                                    memory_format=torch.channels_last).eval()
             with strict_fp32() if precision == "FP32" else nullcontext():
@@ -187,8 +187,7 @@ def measure_tensorrt(label: str, precision: str, plan_path: Path, batch_sizes, t
                      cuda_graph: bool = True, log: Callable[[str], None] = print,
                      skipped: list[dict] | None = None) -> list[dict]:
     """A TensorRT engine at every batch size with the profile tuned for it: eager with and without copies, and
-    (``cuda_graph``) replayed as a CUDA graph without copies, as trtexec 11 does. When no graph can be captured
-    (or PyTorch sees no GPU), the eager rows stay and the reason is logged and appended to ``skipped``."""
+    (``cuda_graph``) as a CUDA graph without copies; when no graph can be captured, the reason goes to ``skipped``."""
     session = tensorrt_engine.open_session(plan_path, max_batch=max(batch_sizes))
     common = {"plan": Path(plan_path).name, "tensorrt": tensorrt_engine.installed_tensorrt_version(),
               "timing": timing.as_dict(), "series": label}
@@ -226,7 +225,7 @@ def rows_for_plot(measurements: list[dict], data_copy: str, launch: str = "eager
 
 def launch_overhead_rows(measurements: list[dict]) -> list[dict]:
     """Eager against CUDA-graph median latency (copies excluded) per series and batch: the ratio is what launching
-    every kernel from the host costs (near 1 when the GPU is busy, well above 1 when it waits for launches)."""
+    every kernel from the host costs."""
     graphs = {(row["series"], row["batch_size"]): row for row in measurements
               if row.get("launch") == "CUDA graph" and row["data_copy"] == "excluded"}
     result = []
