@@ -1,10 +1,6 @@
-"""Profiles, device choice, the artifacts folder and atomic writes, shared by every notebook (notebook 00).
-
-``full`` (the default with a CUDA GPU): notebook 01 trains on all 50,000 training images, every notebook evaluates on
-all 10,000 test images. ``quick`` (the laptop path, the default without one): notebook 01 shows training on a subset,
-then continues with the model shipped in ``models/``; later notebooks use fixed, class-balanced subsets (2-core CPU).
-``TUTORIAL_PROFILE=quick|full`` overrides the choice; ``TUTORIAL_ARTIFACTS`` moves the artifacts folder.
-"""
+"""Profiles, device choice, the artifacts folder and atomic writes, shared by every notebook (notebook 00). ``full``
+(the default with a CUDA GPU) uses every image; ``quick`` (the laptop path) trains on a subset, then continues with the
+model in ``models/``. ``TUTORIAL_PROFILE`` overrides the choice; ``TUTORIAL_ARTIFACTS`` moves the artifacts folder."""
 
 from __future__ import annotations
 
@@ -76,11 +72,10 @@ PROFILES = {
         qat_steps=16,  # one pass over the 512 demonstration images
         qat_batch_size=32, qat_learning_rate=0.002),
 }
-# `make test` only: the laptop path cut to what its checks need, so that CI runs every notebook in minutes. Nothing
-# quotes its numbers; the laptop path's come from `make tutorial` (quick).
+# `make test` only: the laptop path cut to what its checks need, so that CI runs every notebook in minutes.
 PROFILES["test"] = replace(PROFILES["quick"], name="test", train_images=256, test_images=500, calibration_images=128,
-                           observer_selection_images=128, epochs=2, benchmark_batch_sizes=(1, 4), benchmark_iterations=5,
-                           mixed_precision_layers=(0, 1), qat_steps=4)
+                           observer_selection_images=128, epochs=2, benchmark_batch_sizes=(1, 4),
+                           benchmark_iterations=5, mixed_precision_layers=(0, 1), qat_steps=4)
 
 
 def default_device() -> torch.device:
@@ -92,9 +87,8 @@ def get_profile(name: str | None = None) -> Profile:
     """The profile named by ``name``, else by $TUTORIAL_PROFILE, else the device's default."""
     name = name or os.environ.get(PROFILE_ENV, "").strip() or ("full" if torch.cuda.is_available() else "quick")
     if name.lower() not in PROFILES:
-        raise TutorialError(
-            f"Unknown profile {name!r}. Choose one of {sorted(PROFILES)} "
-            f"(set {PROFILE_ENV}=quick or {PROFILE_ENV}=full, or unset it to pick by device).")
+        raise TutorialError(f"Unknown profile {name!r}. Choose one of {sorted(PROFILES)} (set {PROFILE_ENV}=quick or "
+                            f"{PROFILE_ENV}=full, or unset it to pick by device).")
     return PROFILES[name.lower()]
 
 
@@ -109,25 +103,21 @@ def artifacts_dir(profile: Profile | None = None) -> Path:
     return folder
 
 
-# Every file one notebook hands to the next, and the notebook that writes it.
-ARTIFACTS = {
-    "fp32_checkpoint": ("resnet18_fp32.pt", "01_train_fp32_resnet18.ipynb"),
-    "training_history": ("training_history.json", "01_train_fp32_resnet18.ipynb"),
-    "fp32_onnx": ("resnet18_fp32.onnx", "01_train_fp32_resnet18.ipynb"),
-    "int8_model": ("resnet18_int8_qnnpack.pt", "02_quantize_and_export.ipynb"),
-    "quantization_report": ("quantization_report.json", "02_quantize_and_export.ipynb"),
-    "int8_onnx_raw": ("resnet18_int8_raw.onnx", "02_quantize_and_export.ipynb"),
-    "int8_onnx_fixed": ("resnet18_int8_trt.onnx", "03_graph_surgery.ipynb"),
-    "surgery_report": ("surgery_report.json", "03_graph_surgery.ipynb"),
-    "fp16_onnx": ("resnet18_fp16.onnx", "04_tensorrt_engines.ipynb"),
-    "benchmark_results": ("benchmark.json", "04_tensorrt_engines.ipynb"),
-    "int8_onnx_fused": ("resnet18_int8_trt_fused_residuals.onnx", "04_tensorrt_engines.ipynb"),  # 05 explains it
-    "int8_fp16_onnx": ("resnet18_int8_fp16_trt.onnx", "04_tensorrt_engines.ipynb"),  # INT8 + FP16 (FP16 scales)
-    "modelopt_comparison": ("modelopt_comparison.json", "05_qdq_placement_vs_modelopt.ipynb"),
-    "pt2e_onnx": ("resnet18_int8_pt2e.onnx", "06_routes_after_eager_mode.ipynb"),
-    "routes_report": ("routes_report.json", "06_routes_after_eager_mode.ipynb"),
-    "beyond_ptq_report": ("beyond_ptq_report.json", "07_when_ptq_is_not_enough.ipynb"),
-}
+# Every file one notebook hands to the next: {key: (file name, the notebook that writes it)}.
+ARTIFACTS = {key: (file_name, notebook) for notebook, files in {
+    "01_train_fp32_resnet18.ipynb": {"fp32_checkpoint": "resnet18_fp32.pt", "training_history": "training_history.json",
+                                     "fp32_onnx": "resnet18_fp32.onnx"},
+    "02_quantize_and_export.ipynb": {"int8_model": "resnet18_int8_qnnpack.pt",
+                                     "quantization_report": "quantization_report.json",
+                                     "int8_onnx_raw": "resnet18_int8_raw.onnx"},
+    "03_graph_surgery.ipynb": {"int8_onnx_fixed": "resnet18_int8_trt.onnx", "surgery_report": "surgery_report.json"},
+    "04_tensorrt_engines.ipynb": {"fp16_onnx": "resnet18_fp16.onnx", "benchmark_results": "benchmark.json",
+                                  "int8_onnx_fused": "resnet18_int8_trt_fused_residuals.onnx",  # 05 explains it
+                                  "int8_fp16_onnx": "resnet18_int8_fp16_trt.onnx"},
+    "05_qdq_placement_vs_modelopt.ipynb": {"modelopt_comparison": "modelopt_comparison.json"},
+    "06_routes_after_eager_mode.ipynb": {"pt2e_onnx": "resnet18_int8_pt2e.onnx", "routes_report": "routes_report.json"},
+    "07_when_ptq_is_not_enough.ipynb": {"beyond_ptq_report": "beyond_ptq_report.json"},
+}.items() for key, file_name in files.items()}
 
 
 def artifact_path(key: str, profile: Profile | None = None) -> Path:
@@ -146,8 +136,7 @@ def require_artifact(key: str, profile: Profile | None = None) -> Path:
 
 @contextmanager
 def written_atomically(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary name beside ``path`` (same suffix); it becomes ``path`` only if the block succeeds, so a
-    failed step never leaves a half-written file that the next notebook would trust."""
+    """Yield a temporary name beside ``path`` (same suffix) that becomes ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial{path.suffix}")
@@ -177,8 +166,7 @@ def read_json(path: Path | str) -> dict:
 
 
 def shown_path(path) -> str:
-    """A path as notebooks print it: relative to the repository (or the artifacts folder's parent), so that no output
-    names the machine's folders; anything else is left as it is."""
+    """A path as notebooks print it: relative to the repository (or the artifacts folder), naming no machine folder."""
     for base, label in ((REPO_ROOT, ""), (_artifacts_base(), "artifacts/")):
         try:
             return label + Path(str(path)).resolve().relative_to(base.resolve()).as_posix()
