@@ -1,8 +1,5 @@
 """Training and evaluation of the FP32 ResNet18 (notebook 01); ``predict`` and the accuracy functions serve 02-07.
-
-The full profile's recipe: SGD with Nesterov momentum, one-cycle schedule, label smoothing, weight decay, crop and flip,
-CutMix, and a moving average of the weights (EMA) as the model kept; on a GPU also bf16 autocast and channels-last.
-"""
+The recipe: SGD + Nesterov, one-cycle schedule, label smoothing, crop and flip, CutMix, weight averaging."""
 
 from __future__ import annotations
 
@@ -58,11 +55,8 @@ def train_step(forward, inputs: torch.Tensor, loss_of, optimizer, scheduler) -> 
 
 def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, device: torch.device,
                 seed: int = SEED, step=train_step) -> dict:
-    """Train ``model`` in place with ``step`` (notebook 01 passes yours); return a history, one entry per epoch.
-
-    ``test_accuracy``: the model that will be kept (the plain weights; from ``profile.ema_start_epoch`` on, when
-    ``profile.ema_decay`` > 0, their moving average). ``live_test_accuracy``: always the plain weights'.
-    """
+    """Train ``model`` in place with ``step`` (notebook 01 passes yours); return a history, one entry per epoch:
+    ``test_accuracy`` of the model kept (the moving average once it starts), ``live_test_accuracy`` of the plain one."""
     generator = set_seed(seed)
     use_cuda = device.type == "cuda"
     torch.backends.cudnn.benchmark = torch.backends.cudnn.benchmark or use_cuda
@@ -80,7 +74,6 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
                "live_test_accuracy": [], "learning_rate": [], "epoch_seconds": []}
     average = None
     summary_every = max(1, profile.epochs // 10)
-
     progress = tqdm(range(1, profile.epochs + 1), desc="training", unit="epoch")
     for epoch in progress:
         if profile.ema_decay and average is None and epoch >= profile.ema_start_epoch:
@@ -89,17 +82,14 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
         if use_cuda:
             torch.cuda.synchronize()
         started = time.perf_counter()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
+        loss_sum, correct = torch.zeros((), device=device), torch.zeros((), device=device, dtype=torch.long)
         for inputs, targets in batches(train_images, train_labels, profile.batch_size, shuffle=True, augment=True,
                                        generator=generator):
             if use_cuda:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             mixed = (profile.cutmix_probability > 0
                      and float(torch.rand((), generator=generator)) < profile.cutmix_probability)
-            pasted_targets, keep = targets, 1.0
-            if mixed:
-                inputs, pasted_targets, keep = cutmix(inputs, targets, generator)
+            inputs, pasted_targets, keep = cutmix(inputs, targets, generator) if mixed else (inputs, targets, 1.0)
 
             def loss_of(logits, targets=targets, pasted_targets=pasted_targets, keep=keep):  # in float32
                 loss = loss_function(logits.float(), targets)
@@ -142,8 +132,8 @@ def predict(model: nn.Module, split: Split, batch_size: int, device: torch.devic
     device = torch.device(device)
     images = to_tensor(split.images, device)
     predictions = []
-    starts = range(0, len(split), batch_size)
-    for start in tqdm(starts, desc=description, unit="batch", disable=not progress, leave=False):
+    for start in tqdm(range(0, len(split), batch_size), desc=description, unit="batch", disable=not progress,
+                      leave=False):
         inputs = normalize(images[start:start + batch_size])
         if device.type == "cuda":
             inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -160,8 +150,8 @@ def accuracy(predictions: np.ndarray, labels: np.ndarray) -> float:
 
 
 def accuracy_interval(predictions: np.ndarray, labels: np.ndarray, z: float = 1.96) -> tuple[float, float, float]:
-    """Top-1 accuracy and its 95 % Wilson score interval (good also near 0 and 1): how far the accuracy on *all* images
-    like these could be from this sample's, about +-1.6 points for 1,000 images at 93 %, +-0.5 for 10,000."""
+    """Top-1 accuracy and its 95 % Wilson score interval: how far the accuracy on *all* images like these could be
+    from this sample's (about +-1.6 points for 1,000 images at 93 %)."""
     value = accuracy(predictions, labels)
     count = len(np.asarray(labels))
     centre = (value + z * z / (2 * count)) / (1 + z * z / count)
