@@ -1,9 +1,5 @@
-"""When PTQ is not enough (notebook 07): per-layer sensitivity, mixed precision and quantization-aware training.
-
-The setting where PTQ hurts: one scale per weight tensor and weights on 5 bits (``narrow_weights_qconfig``), still an
-int8, zero-point-0 Q/DQ graph that TensorRT accepts. Every model here is eager mode, so it takes notebook 02's export
-and notebook 03's surgery as it is.
-"""
+"""When PTQ is not enough (notebook 07): per-layer sensitivity, mixed precision and quantization-aware training, in
+the setting where PTQ hurts: one scale per weight tensor, weights on 5 bits, still an int8 Q/DQ graph for TensorRT."""
 
 from __future__ import annotations
 
@@ -39,7 +35,8 @@ def weight_range(bits: int) -> dict:
 def narrow_weights_qconfig(bits: int = WEIGHT_BITS) -> QConfig:
     """Notebook 02's TensorRT qconfig with one scale per weight tensor and weights on ``bits`` bits."""
     return QConfig(activation=MinMaxObserver.with_args(dtype=torch.quint8, qscheme=torch.per_tensor_symmetric),
-                   weight=MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, **weight_range(bits)))
+                   weight=MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric,
+                                                   **weight_range(bits)))
 
 
 def qat_qconfig(bits: int = WEIGHT_BITS) -> QConfig:
@@ -92,7 +89,8 @@ def logits(model: nn.Module, images: Split, batch_size: int = 256) -> torch.Tens
 def kl_divergence(reference: torch.Tensor, candidate: torch.Tensor) -> float:
     """Mean KL(reference || candidate) of the two models' softmax outputs: how far apart their predictions are, even
     where their top-1 agrees (on training images a model gets almost every top-1 right)."""
-    return float(F.kl_div(F.log_softmax(candidate, 1), F.log_softmax(reference, 1), log_target=True, reduction="batchmean"))
+    return float(F.kl_div(F.log_softmax(candidate, 1), F.log_softmax(reference, 1), log_target=True,
+                          reduction="batchmean"))
 
 
 def quantize_only(fused: nn.Module, name: str, qconfig: QConfig, calibration: Split) -> nn.Module:
@@ -110,8 +108,7 @@ def quantize_only(fused: nn.Module, name: str, qconfig: QConfig, calibration: Sp
 
 def layer_sensitivity(fused: nn.Module, layers: list[str], qconfig: QConfig, calibration: Split,
                       held_out: Split) -> dict[str, dict]:
-    """For each layer, quantized alone: how far its logits move from FP32's on held-out images (KL and SQNR).
-    The reference of notebook 07's lesson."""
+    """For each layer, quantized alone: how far its logits move from FP32's on held-out images (KL and SQNR)."""
     reference = logits(fused, held_out)
     found = {}
     for name in layers:
@@ -156,9 +153,8 @@ def prepare_for_qat(fp32_model: nn.Module, calibration: Split, bits: int = WEIGH
 
 def fine_tune(model: nn.Module, teacher: nn.Module, train: Split, steps: int, batch_size: int, learning_rate: float,
               device: torch.device, step=train_step, seed: int = 0) -> list[float]:
-    """Fine-tune a QAT model for ``steps`` steps towards ``teacher``'s predictions (KL divergence), cosine learning
-    rate, observers frozen half-way; float32 with TF32 off, so the fake-quantized values stay on their grid.
-    ``step`` is notebook 01's training step. Returns the loss of every step."""
+    """Fine-tune a QAT model for ``steps`` steps towards ``teacher``'s predictions (KL divergence), observers frozen
+    half-way, TF32 off so the fake-quantized values stay on their grid; returns the loss of every step."""
     generator = torch.Generator().manual_seed(seed)
     model.to(device).train()
     teacher = teacher.to(device).eval()
