@@ -1,8 +1,5 @@
-"""CIFAR-10 for every notebook (notebook 01): uint8 images (N x 32 x 32 x 3, RGB) and int64 labels, held in memory.
-
-From the ImageFolder archive ``$CIFAR10_ARCHIVE`` names (read once, cached as arrays, never a download), else downloaded
-by torchvision, into ``data_cache/`` (or ``$TUTORIAL_DATA_DIR``). Batches come from in-memory tensors, no decoding.
-"""
+"""CIFAR-10 for every notebook (notebook 01): uint8 images (N x 32 x 32 x 3, RGB) and int64 labels, held in memory,
+from the ImageFolder archive ``$CIFAR10_ARCHIVE`` names (cached as arrays), else downloaded by torchvision."""
 
 from __future__ import annotations
 
@@ -134,8 +131,8 @@ def load_from_archive(archive: Path) -> Cifar10:
 
 
 def read_image_folder_archive(archive: Path) -> tuple[Split, Split]:
-    """Decode every image of a ``{train,test}/<class>/<file>`` tar archive (train, test). Classes are the sorted folder
-    names, as ``torchvision.datasets.ImageFolder`` assigns them, and must be CIFAR-10's ten."""
+    """Decode every image of a ``{train,test}/<class>/<file>`` tar archive (train, test); classes are the sorted folder
+    names, as ImageFolder assigns them."""
     from PIL import Image
 
     members: dict[str, list[tuple[str, str, bytes]]] = {"train": [], "test": []}
@@ -147,17 +144,14 @@ def read_image_folder_archive(archive: Path) -> tuple[Split, Split]:
                 if member.isfile() and len(parts) == 3 and parts[2].lower().endswith((".jpg", ".jpeg", ".png")):
                     members[parts[0]].append((parts[1], parts[2], tar.extractfile(member).read()))
     except (tarfile.TarError, lzma.LZMAError, zlib.error, EOFError, OSError) as error:
-        raise TutorialError(
-            f"{archive} is not a readable tar archive ({type(error).__name__}: {error}). It may be truncated or "
-            f"corrupt: copy it again, or unset {ARCHIVE_ENV} to download CIFAR-10 with torchvision.") from error
+        raise TutorialError(f"{archive} is not a readable tar archive ({type(error).__name__}: {error}). It may be "
+                            f"truncated or corrupt: copy it again, or unset {ARCHIVE_ENV}.") from error
     splits = []
     for split_name, files in members.items():
         classes = tuple(sorted({class_name for class_name, _, _ in files}))
         if classes != CIFAR10_CLASSES:
-            raise TutorialError(
-                f"{archive}: the folder {split_name}/ holds classes {list(classes)}, but CIFAR-10's ten classes "
-                f"{list(CIFAR10_CLASSES)} were expected (ImageFolder layout train/<class>/*.jpg and "
-                f"test/<class>/*.jpg).")
+            raise TutorialError(f"{archive}: the folder {split_name}/ holds classes {list(classes)}, but CIFAR-10's "
+                                f"ten classes {list(CIFAR10_CLASSES)} were expected (layout train/<class>/*.jpg).")
         files.sort(key=lambda item: (item[0], item[1]))
         images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
         for index, (class_name, file_name, payload) in enumerate(files):
@@ -182,12 +176,9 @@ def load_from_torchvision() -> Cifar10:
     try:
         train, test = (CIFAR10(root=str(root), train=part, download=True) for part in (True, False))
     except Exception as error:  # URLError, HTTPError, socket errors, checksum failures...
-        raise TutorialError(
-            "CIFAR-10 is not available. Either\n"
-            f"  1. give this machine internet access so torchvision can download it into {root}, or\n"
-            f"  2. set {ARCHIVE_ENV}=/path/to/cifar10-jpeg.tar.xz (an ImageFolder archive; this "
-            f"project's CI uses its offline JPEG copy).\n"
-            f"torchvision said: {type(error).__name__}: {error}") from error
+        raise TutorialError(f"CIFAR-10 is not available. Either\n  1. give this machine internet access so torchvision "
+                            f"can download it into {root}, or\n  2. set {ARCHIVE_ENV}=/path/to/cifar10-jpeg.tar.xz (an "
+                            f"ImageFolder archive).\ntorchvision said: {type(error).__name__}: {error}") from error
     if tuple(train.classes) != CIFAR10_CLASSES:
         raise TutorialError(f"torchvision returned unexpected classes {train.classes}.")
     return Cifar10(*(Split(np.asarray(part.data, dtype=np.uint8), np.asarray(part.targets, dtype=np.int64))
@@ -225,8 +216,7 @@ def random_crop_and_flip(images_uint8: torch.Tensor, generator: torch.Generator,
 def cutmix(inputs: torch.Tensor, targets: torch.Tensor, generator: torch.Generator
            ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """CutMix (Yun et al., 2019): paste one random box of a shuffled copy of the batch into every image. Returns the
-    mixed batch, the pasted images' labels and the share ``keep`` of each image still its own (the loss weighs the
-    two labels by ``keep`` and ``1 - keep``). The box's area is uniform (Beta(1, 1), as in the paper), clipped."""
+    mixed batch, the pasted images' labels and the share ``keep`` of each image still its own."""
     count, _, height, width = inputs.shape
     partner = torch.randperm(count, generator=generator).to(inputs.device)
     cut = float(torch.rand((), generator=generator)) ** 0.5  # side ratio, so the area ratio is uniform
@@ -249,8 +239,7 @@ def batches(images: torch.Tensor, labels: torch.Tensor, batch_size: int, *, shuf
     if (shuffle or augment) and generator is None:
         raise ValueError("shuffle/augment need a torch.Generator so that runs are repeatable")
     count = len(labels)
-    order = torch.randperm(count, generator=generator) if shuffle else torch.arange(count)
-    order = order.to(images.device)
+    order = (torch.randperm(count, generator=generator) if shuffle else torch.arange(count)).to(images.device)
     for start in range(0, count, batch_size):
         index = order[start:start + batch_size]
         batch = random_crop_and_flip(images[index], generator) if augment else images[index]
