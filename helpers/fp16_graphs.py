@@ -1,6 +1,5 @@
 """FP16-typed ONNX graphs for TensorRT's strongly typed builds (notebook 04), which take every tensor's precision from
-the model: the FP16 model, and the INT8 + FP16 Q/DQ graph (float16 scales, so the layers TensorRT does not fuse into
-INT8 kernels run in FP16, not FP32)."""
+the model: the FP16 model, and the INT8 + FP16 Q/DQ graph (unfused layers run in FP16, not FP32)."""
 
 from __future__ import annotations
 
@@ -16,27 +15,22 @@ from .config import written_atomically
 from .onnx_export import load_onnx, read_metadata, set_metadata
 
 CONVERTER = "onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True)"
-# The converter's defaults: float32 values nearer to 0 than MIN_POSITIVE become +-MIN_POSITIVE, values beyond
-# +-MAX_FINITE become +-MAX_FINITE.
+# The converter's defaults: it moves float32 values nearer to 0 than MIN_POSITIVE, or beyond +-MAX_FINITE, to them.
 MIN_POSITIVE, MAX_FINITE = 1e-7, 1e4
 QDQ_FP16_OPSET = 19  # QuantizeLinear/DequantizeLinear accept float16 scales from opset 19 on
 
 
 def convert_onnx_to_fp16(fp32_onnx_path: Path, fp16_onnx_path: Path,
                          produced_by: str = "04_tensorrt_engines") -> dict:
-    """Write an FP16-typed copy of an FP32 ONNX model (float32 input and output kept: one Cast after the input and
-    one before the output) with its metadata, ``precision`` set to ``fp16``; return a report. The converter moves
-    float32 values nearer to 0 than 1e-7 to +-1e-7 and beyond +-1e4 to +-1e4, warning once per tensor and sign;
-    the report counts the values themselves (``clamping_counts``)."""
+    """Write an FP16-typed copy of an FP32 ONNX model (float32 input and output kept) with its metadata; return a
+    report, which counts the values the converter clamps (``clamping_counts``)."""
     return _convert_and_save(load_onnx(fp32_onnx_path), fp16_onnx_path, "fp16", produced_by, CONVERTER)
 
 
 def convert_qdq_onnx_to_int8_fp16(int8_onnx_path: Path, int8_fp16_onnx_path: Path,
                                   produced_by: str = "04_tensorrt_engines") -> dict:
-    """Write the INT8 + FP16 variant of a Q/DQ graph: int8 Q/DQ as before, every float tensor (scales, biases,
-    activations) float16, float32 input and output kept; return a report. The graph moves to opset 19 first
-    (Q/DQ of opset 13-18 only accept float32 scales); TensorRT then runs every layer it does not fuse into an INT8
-    kernel in FP16."""
+    """Write the INT8 + FP16 variant of a Q/DQ graph (int8 Q/DQ, every other float tensor float16, float32 input and
+    output kept) and return a report; the graph moves to opset 19 first, the first to take float16 scales."""
     model = load_onnx(int8_onnx_path)
     if max(entry.version for entry in model.opset_import if entry.domain in ("", "ai.onnx")) < QDQ_FP16_OPSET:
         model = set_metadata(onnx.version_converter.convert_version(model, QDQ_FP16_OPSET), read_metadata(model))
@@ -59,15 +53,15 @@ def _convert_and_save(model: onnx.ModelProto, path: Path, precision: str, produc
     return {"path": str(path), **clamped, **tensor_type_counts(converted)}
 
 
-def clamping_counts(model: onnx.ModelProto, min_positive: float = MIN_POSITIVE, max_finite: float = MAX_FINITE) -> dict:
-    """How many float32 constant values (initializers and Constant nodes) the float16 converter will move, value by
-    value: nearer to 0 than ``min_positive``, beyond +-``max_finite``; and which tensors hold any of them."""
+def clamping_counts(model: onnx.ModelProto, min_positive: float = MIN_POSITIVE,
+                    max_finite: float = MAX_FINITE) -> dict:
+    """How many float32 constant values the float16 converter will move (nearer to 0 than ``min_positive``, beyond
+    +-``max_finite``), and which tensors hold any of them."""
     constants = [(init.name, init) for init in model.graph.initializer if init.data_type == TensorProto.FLOAT]
     constants += [(node.output[0], attribute.t) for node in model.graph.node if node.op_type == "Constant"
                   for attribute in node.attribute if attribute.name == "value"
                   and attribute.t.data_type == TensorProto.FLOAT]
-    raised = lowered = 0
-    tensors = []
+    raised, lowered, tensors = 0, 0, []
     for name, tensor in constants:
         values = numpy_helper.to_array(tensor)
         magnitude = np.abs(values[np.isfinite(values)])
@@ -80,8 +74,7 @@ def clamping_counts(model: onnx.ModelProto, min_positive: float = MIN_POSITIVE, 
 
 
 def float_tensor_types(model: onnx.ModelProto) -> dict[str, int]:
-    """Element type (TensorProto data type) of every float tensor after shape inference: graph inputs and outputs,
-    intermediate values, initializers."""
+    """Element type (TensorProto data type) of every float tensor after shape inference, initializers included."""
     graph = onnx.shape_inference.infer_shapes(model).graph
     types = {value.name: value.type.tensor_type.elem_type for value in [*graph.input, *graph.value_info, *graph.output]}
     types.update({initializer.name: initializer.data_type for initializer in graph.initializer})

@@ -1,6 +1,5 @@
-"""The ResNet18 of this tutorial and its checkpoints (notebook 01): torchvision's *quantizable* ResNet18 (its residual
-additions go through ``FloatFunctional``, so eager-mode quantization works) with the CIFAR stem: a 3x3 stride-1 first
-convolution and no max-pool, so a 32x32 image keeps its resolution."""
+"""The ResNet18 of this tutorial and its checkpoints (notebook 01): torchvision's *quantizable* ResNet18 (residual adds
+through ``FloatFunctional``) with the CIFAR stem: a 3x3 stride-1 first convolution and no max-pool."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ from .data import sha256_of
 
 ARCHITECTURE = "resnet18-cifar10-quantizable"
 NUM_CLASSES = 10
-# The full profile's model, trained once on a GPU and shipped so that a laptop never has to train it (notebook 01):
-# float16 weights, float32 BatchNorm, made by tools/ship_model.py, which prints the hash for a new file.
+# The full profile's model, trained once on a GPU and shipped for laptops (notebook 01), made by tools/ship_model.py.
 SHIPPED_MODEL_PATH = REPO_ROOT / "models" / "resnet18_cifar10_fp16.pt"
 SHIPPED_MODEL_SHA256 = "d05b1e39ad607fb99e568bc0e7d67aae49a58ae737679264690df2ac16567ee5"
 
@@ -51,25 +49,23 @@ def load_shipped_model(path: Path | None = None, expected_sha256: str | None = N
                             f"in {path.parent}, or train your own with TUTORIAL_PROFILE=full.")
     digest = sha256_of(path)
     if digest != expected_sha256:
-        raise TutorialError(
-            f"The shipped model {path} has sha256 {digest[:16]}..., but this repository shipped "
-            f"{str(expected_sha256)[:16]}...: "
-            f"the file is damaged or was replaced. Restore it with `git checkout -- {path.name}` in {path.parent} "
-            f"(a clone made without its large files needs them fetched), or train your own with TUTORIAL_PROFILE=full.")
+        raise TutorialError(f"The shipped model {path} has sha256 {digest[:16]}..., but this repository shipped "
+                            f"{str(expected_sha256)[:16]}...: the file is damaged or was replaced. Restore it with "
+                            f"`git checkout -- {path.name}` in {path.parent} (a clone made without its large files "
+                            "needs them fetched), or train your own with TUTORIAL_PROFILE=full.")
     return load_checkpoint(path)
 
 
 def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
-    """The FP32 model of a checkpoint of this tutorial (float16 weights come back as float32) and its provenance;
-    a file that is no such checkpoint, or holds another architecture's weights, is refused with a clear message."""
+    """The FP32 model of a checkpoint of this tutorial (float16 weights come back as float32) and its provenance."""
     path = Path(path)
     if not path.is_file():
         raise TutorialError(f"Checkpoint {path} does not exist. Run notebooks/01_train_fp32_resnet18.ipynb first.")
     try:
         record = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise TutorialError(
-            f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: {error}).") from error
+        raise TutorialError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
+                            f"{error}).") from error
     if not isinstance(record, dict) or "state_dict" not in record:
         raise TutorialError(f"{path} is not a checkpoint of this tutorial (no 'state_dict' entry).")
     if record.get("architecture") != ARCHITECTURE:
@@ -79,8 +75,8 @@ def load_checkpoint(path: Path) -> tuple[nn.Module, dict]:
     try:
         model.load_state_dict(record["state_dict"])
     except RuntimeError as error:
-        raise TutorialError(
-            f"{path} says it is '{ARCHITECTURE}', but its weights do not fit that model: {str(error)[:400]}") from error
+        raise TutorialError(f"{path} says it is '{ARCHITECTURE}', but its weights do not fit that model: "
+                            f"{str(error)[:400]}") from error
     return model.eval(), record.get("provenance", {})
 
 
