@@ -32,10 +32,8 @@ def timing_plan(profile_name: str | None, iterations: int) -> TimingPlan:
 def time_gpu_iterations(step: Callable[[], None], new_event: Callable[[], object], record: Callable[[object], None],
                         elapsed_ms: Callable[[object, object], float], synchronize: Callable[[], None],
                         timing: TimingPlan) -> tuple[list[float], float, dict]:
-    """Warm up for ``timing.warmup_seconds``, then time ``step`` one iteration at a time (an event before and after
-    each) until both ``timing.min_iterations`` and ``timing.min_seconds`` are reached. Returns (milliseconds per
-    iteration, wall-clock seconds of the timed iterations, what the warm-up did). The event and stream calls are
-    passed in, so PyTorch (torch.cuda) and TensorRT (pycuda) share this loop."""
+    """Warm up, then time ``step`` with an event before and after each iteration until ``timing``'s minimum count and
+    time are reached; returns (ms per iteration, wall seconds, the warm-up). PyTorch and pycuda pass their events."""
     warmup_started, warmup_count = time.perf_counter(), 0
     while warmup_count == 0 or time.perf_counter() - warmup_started < timing.warmup_seconds:
         step()
@@ -58,8 +56,7 @@ def time_gpu_iterations(step: Callable[[], None], new_event: Callable[[], object
 
 
 def latency_statistics(latencies_ms: list[float], batch_size: int, wall_seconds: float | None = None) -> dict:
-    """Mean, median, p90/p95/p99, min, max and std of per-iteration latencies (ms), and throughput in images/s from
-    the median latency (and from the wall-clock time when given)."""
+    """Mean, median, percentiles, min, max and std of per-iteration latencies (ms), and throughput in images/s."""
     values = np.asarray(latencies_ms, dtype=float)
     if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
         raise ValueError(f"Latencies must be a non-empty list of finite, non-negative numbers, got {latencies_ms!r}")

@@ -1,6 +1,5 @@
-"""ONNX Runtime on the CPU, the independent executor the notebooks check ONNX graphs with (notebook 01). Graphs run
-**as written** by default, the same on every CPU; ``optimized=True`` turns on ONNX Runtime's rewrites, whose INT8
-kernels depend on the CPU (notebook 03): for speed (notebook 04's timings), never for a check of agreement."""
+"""ONNX Runtime on the CPU, the independent executor the notebooks check ONNX graphs with (notebook 01): **as written**
+by default; ``optimized=True`` (for speed only) turns on rewrites whose INT8 kernels depend on the CPU (notebook 03)."""
 
 from __future__ import annotations
 
@@ -48,10 +47,7 @@ def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) 
 def compare_on_onnxruntime(raw_path: Path, fixed_path: Path, inputs: np.ndarray, optimized: bool = False) -> dict:
     """Run two graphs on the same inputs and compare their logits (notebook 03: before and after the surgery)."""
     raw_logits, fixed_logits = (onnxruntime_logits(path, inputs, optimized) for path in (raw_path, fixed_path))
-    return {
-        "images": int(len(inputs)),
-        "onnxruntime_optimizations": "default" if optimized else "disabled",
-        "max_abs_diff": float(np.max(np.abs(raw_logits - fixed_logits))),
-        "bit_identical": bool(np.array_equal(raw_logits, fixed_logits)),
-        "top1_agreement": float(np.mean(raw_logits.argmax(1) == fixed_logits.argmax(1))),
-    }
+    return {"images": int(len(inputs)), "onnxruntime_optimizations": "default" if optimized else "disabled",
+            "max_abs_diff": float(np.max(np.abs(raw_logits - fixed_logits))),
+            "bit_identical": bool(np.array_equal(raw_logits, fixed_logits)),
+            "top1_agreement": float(np.mean(raw_logits.argmax(1) == fixed_logits.argmax(1)))}

@@ -99,9 +99,8 @@ def _bars_with_intervals(axis, names: list[str], values: list[float], intervals:
 
 def accuracy_bars(accuracies: dict[str, float], title: str = "Top-1 accuracy on the test images",
                   zoom: bool = True, intervals: dict[str, tuple[float, float]] | None = None) -> plt.Figure:
-    """One bar per model; ``zoom`` narrows the y-axis around the values so small gaps are visible. With ``intervals``
-    ({name: (low, high)}, e.g. from ``training.accuracy_interval``) each bar gets its 95 % interval, and the axis
-    spans the intervals, so a gap smaller than the intervals looks like one."""
+    """One bar per model; ``zoom`` narrows the y-axis so small gaps are visible. With ``intervals`` ({name: (low,
+    high)}) each bar gets its 95 % interval and the axis spans them, so a gap smaller than they are looks like one."""
     names = list(accuracies)
     values = [accuracies[name] for name in names]
     figure, axis = plt.subplots(figsize=(max(6, 1.8 * len(names)), 4.5))
@@ -136,8 +135,8 @@ def _layer_bars(values: list[float], names: list[str], highlighted: set[int], ti
 
 def layer_sqnr_bars(sqnr_by_layer: dict[str, float], highlight: int = 3,
                     title: str = "Quantization error per layer (INT8 vs FP32)") -> plt.Figure:
-    """Notebook 02: the SQNR (dB, higher is better; 6 dB is about one bit) of each quantized layer's output, in the
-    order they run; the ``highlight`` lowest are labelled so the layers that lose the most stand out."""
+    """Notebook 02: the SQNR (dB, higher is better; 6 dB is about one bit) of each quantized layer's output, in run
+    order, the ``highlight`` lowest labelled."""
     names = list(sqnr_by_layer)
     finite = np.array([sqnr_by_layer[name] if np.isfinite(sqnr_by_layer[name]) else np.nan for name in names])
     shown = np.nan_to_num(finite, nan=np.nanmax(finite) if np.isfinite(finite).any() else 0.0)
@@ -175,8 +174,8 @@ def accuracy_against_float_layers(points: dict[int, tuple[float, float, float]],
 
 
 def _against_batch(rows: list[dict], value_key: str, title: str, subtitle: str, ylabel: str, p99_band: bool = False):
-    """Notebook 04: one line per runtime/precision/device (``rows`` from ``helpers.benchmark``, one data-copy setting):
-    colour = precision, line style = runtime, marker = device (circle GPU, square CPU); both axes logarithmic."""
+    """Notebook 04: one line per runtime/precision/device: colour = precision, line style = runtime, marker = device;
+    both axes logarithmic."""
     figure, axis = plt.subplots(figsize=(9.5, 5.5))
     series_by_label: dict[str, list[dict]] = {}
     for row in sorted(rows, key=lambda row: row["batch_size"]):
@@ -212,8 +211,7 @@ def throughput_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
 
 
 def layer_precision_chart(summaries: dict[str, dict], title: str = "Precision of every engine layer") -> plt.Figure:
-    """Notebook 04: one row per engine, one cell per layer in execution order, coloured by the precision the layer
-    computes in (summaries from ``tensorrt_engine.parse_layer_information``)."""
+    """Notebook 04: one row per engine, one cell per layer in execution order, coloured by its compute precision."""
     names = list(summaries)
     figure, axis = plt.subplots(figsize=(11, 1.1 * len(names) + 1.8))
     seen = []
@@ -249,8 +247,8 @@ QDQ_PATTERNS = [
 
 
 def qdq_fusion_diagram(patterns: list = QDQ_PATTERNS) -> plt.Figure:
-    """Notebook 03's mental model: Q/DQ patterns as written in ONNX (left) and what TensorRT builds from them (right);
-    a drawing of TensorRT's documented behaviour (developer guide, "Explicit quantization"), not a measurement."""
+    """Notebook 03's mental model: Q/DQ patterns as written in ONNX (left) and what TensorRT builds from them (right),
+    as its developer guide documents it."""
     figure, axis = plt.subplots(figsize=(13, 1.55 * len(patterns) + 0.6))
     axis.set_xlim(0, 13)
     axis.set_ylim(len(patterns) * 1.55, -0.3)
@@ -280,8 +278,7 @@ def qdq_fusion_diagram(patterns: list = QDQ_PATTERNS) -> plt.Figure:
 def placement_ablation(rows: list[dict], fp32_accuracy: tuple[float, float, float] | None = None,
                        title: str = "Q/DQ placement at the residual Adds") -> plt.Figure:
     """Notebook 06: one bar per placement (top-1 and its 95 % interval), hatched unless every residual Add can fuse
-    with its Conv into one INT8 layer; the FP32 model's top-1 (and interval) as a band. ``rows``: dicts with
-    ``placement``, ``accuracy``, ``interval`` (low, high), ``fused`` (bool) and ``verdict`` (written under the bar)."""
+    with its Conv; the FP32 model's top-1 as a band. ``rows``: placement, accuracy, interval, fused, verdict."""
     figure, axis = plt.subplots(figsize=(max(7, 2.0 * len(rows)), 4.8))
     _bars_with_intervals(axis, [row["placement"] for row in rows], [row["accuracy"] for row in rows],
                          [row["interval"] for row in rows], color=PRECISION_COLORS["INT8"], zorder=2,
