@@ -143,7 +143,6 @@ def time_torch_gpu(model_on_gpu: torch.nn.Module, batch_size: int, timing: Timin
         logits = model_on_gpu(device_input)
         if include_copies:
             host_output.copy_(logits, non_blocking=True)
-
     step = capture_cuda_graph(one_iteration).replay if cuda_graph else one_iteration
     return time_gpu_iterations(step, new_event=lambda: torch.cuda.Event(enable_timing=True),
                                record=lambda event: event.record(),

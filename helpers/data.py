@@ -134,7 +134,6 @@ def read_image_folder_archive(archive: Path) -> tuple[Split, Split]:
     """Decode every image of a ``{train,test}/<class>/<file>`` tar archive (train, test); classes are the sorted folder
     names, as ImageFolder assigns them."""
     from PIL import Image
-
     members: dict[str, list[tuple[str, str, bytes]]] = {"train": [], "test": []}
     try:
         with tarfile.open(archive, mode="r:*") as tar:
@@ -171,7 +170,6 @@ def read_image_folder_archive(archive: Path) -> tuple[Split, Split]:
 def load_from_torchvision() -> Cifar10:
     """CIFAR-10 through torchvision, downloaded once into the data cache folder."""
     from torchvision.datasets import CIFAR10
-
     root = data_dir() / "torchvision"
     try:
         train, test = (CIFAR10(root=str(root), train=part, download=True) for part in (True, False))

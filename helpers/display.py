@@ -45,7 +45,6 @@ def finish_notebook(notebook: str) -> None:
 def show_source(*functions, lines: int = SOURCE_LINES_SHOWN) -> None:
     """Show helper functions' source, highlighted: the first ``lines`` lines, the rest folded away."""
     from IPython.display import HTML, Code, display
-
     for function in functions:
         source = inspect.getsource(function).rstrip().splitlines()
         where = f"{config.shown_path(inspect.getsourcefile(function))}, line {inspect.getsourcelines(function)[1]}"
@@ -103,7 +102,6 @@ class Table:
 def show_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> Table:
     """Show ``rows`` (one dict per row) as one table; floats get 4 decimals below 10, else one. Returns the Table."""
     from IPython.display import display
-
     table = Table(rows, columns, title)
     display(table)
     return table
@@ -112,7 +110,6 @@ def show_table(rows: list[dict], columns: list[str] | None = None, title: str | 
 def show_side_by_side(images: dict[str, Path], legend: dict[str, str] | None = None, max_height: int = 900) -> None:
     """PNG images side by side under their titles (``{title: png}``), with an optional legend ``{colour: meaning}``."""
     from IPython.display import HTML, display
-
     keys = "".join(f'<span style="border:3px solid {color};padding:0 6px;margin-right:12px">'
                    f'{html.escape(meaning)}</span>' for color, meaning in (legend or {}).items())
     columns = "".join(

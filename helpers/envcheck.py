@@ -212,7 +212,6 @@ def version_differences(pins: dict[str, str] | None = None) -> list[dict]:
     """One row per dependency pinned in pyproject.toml (or ``pins``): requirement, running version, whether it fits."""
     from packaging.requirements import Requirement
     from packaging.specifiers import SpecifierSet
-
     if pins is None:
         pyproject = (REPO_ROOT / "pyproject.toml").read_text()
         block = re.search(r"^dependencies = \[(.*?)^\]", pyproject, re.S | re.M).group(1)

@@ -40,7 +40,6 @@ def convert_qdq_onnx_to_int8_fp16(int8_onnx_path: Path, int8_fp16_onnx_path: Pat
 
 def _convert_and_save(model: onnx.ModelProto, path: Path, precision: str, produced_by: str, converter: str) -> dict:
     from onnxconverter_common import float16
-
     clamped = clamping_counts(model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="the float32 number")  # counted by clamping_counts instead

@@ -174,7 +174,6 @@ def qdq_placement_by_op(path_or_model) -> dict[str, dict[str, int]]:
         while producer(tensor) is not None and producer(tensor).op in QDQ_OPS:
             tensor = producer(tensor).inputs[0]
         return stored_value(tensor) is not None
-
     table: dict[str, dict[str, int]] = {}
     for node in [node for node in load_graph(path_or_model).nodes if node.op not in QDQ_OPS]:
         row = table.setdefault(node.op, {"nodes": 0, "dequantized_inputs": 0, "float_inputs": 0,

@@ -14,7 +14,6 @@ from .onnx_export import preprocess_from_metadata, read_metadata
 def onnxruntime_session(path: Path, optimized: bool = False):
     """A CPU ONNX Runtime session (run as written unless ``optimized``), with a clear error for files it refuses."""
     import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if not optimized:

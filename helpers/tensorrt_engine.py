@@ -33,14 +33,12 @@ def tensorrt_unavailable_reason(install_hint: bool = True) -> str | None:
         problems.append(f"`import tensorrt` failed ({tensorrt_problem})")
     else:
         import tensorrt as trt
-
         if tuple(int(part) for part in re.findall(r"\d+", trt.__version__)[:2]) < MINIMUM_TENSORRT:
             problems.append(f"TensorRT {trt.__version__} is older than {'.'.join(map(str, MINIMUM_TENSORRT))}")
     if pycuda_problem := import_problem("pycuda.driver"):
         problems.append(f"`import pycuda.driver` failed ({pycuda_problem})")
     else:
         import pycuda.driver as cuda
-
         try:
             cuda.init()
             problems += [] if cuda.Device.count() > 0 else ["pycuda sees no CUDA GPU"]
@@ -62,7 +60,6 @@ def import_tensorrt():
     if reason := tensorrt_unavailable_reason():
         raise TutorialError(f"TensorRT cannot run here: {reason}")
     import tensorrt as trt
-
     return trt
 
 
@@ -70,7 +67,6 @@ def import_pycuda():
     """``pycuda.driver`` on the primary context, PyTorch's (``pycuda.autoinit`` makes a second one that clashes)."""
     import pycuda.autoprimaryctx  # noqa: F401
     import pycuda.driver as cuda
-
     return cuda
 
 
@@ -371,7 +367,6 @@ def time_engine(session: EngineSession, batch_size: int, timing: TimingPlan, inc
         enqueue_inference(session)
         if include_copies:
             enqueue_copy_out(session)
-
     return time_gpu_iterations(one_iteration, new_event=cuda.Event, record=lambda event: event.record(session.stream),
                                elapsed_ms=lambda start, end: end.time_since(start),
                                synchronize=session.stream.synchronize, timing=timing)

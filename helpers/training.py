@@ -69,7 +69,6 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
     def forward(inputs):  # bf16 mixed precision on a GPU
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_cuda):
             return model(inputs)
-
     history = {"epoch": [], "train_loss": [], "train_accuracy": [], "test_accuracy": [],
                "live_test_accuracy": [], "learning_rate": [], "epoch_seconds": []}
     average = None
@@ -94,7 +93,6 @@ def train_model(model: nn.Module, train: Split, test: Split, profile: Profile, d
             def loss_of(logits, targets=targets, pasted_targets=pasted_targets, keep=keep):  # in float32
                 loss = loss_function(logits.float(), targets)
                 return loss if not mixed else keep * loss + (1.0 - keep) * loss_function(logits.float(), pasted_targets)
-
             learning_rate = optimizer.param_groups[0]["lr"]  # the rate this step uses
             loss, logits = step(forward, inputs, loss_of, optimizer, scheduler)
             if average is not None:
