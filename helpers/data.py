@@ -51,8 +51,7 @@ def data_dir() -> Path:
 
 
 def load_cifar10(profile: Profile | None = None) -> Cifar10:
-    """CIFAR-10 from the archive named by $CIFAR10_ARCHIVE, else from torchvision; with a profile, cut to its sizes
-    (``take_subset``: fixed and class-balanced, the same on every run and machine)."""
+    """CIFAR-10 from $CIFAR10_ARCHIVE, else torchvision; with a profile, cut to its sizes (``take_subset``)."""
     archive = os.environ.get(ARCHIVE_ENV, "").strip()
     data = load_from_archive(Path(archive).expanduser()) if archive else load_from_torchvision()
     if profile is None:
@@ -87,8 +86,7 @@ def take_subset(split: Split, count: int | None, seed: int = SUBSET_SEED) -> Spl
 
 
 def disjoint_subsets(split: Split, counts: list[int], seed: int = SUBSET_SEED) -> list[Split]:
-    """Class-balanced subsets of the given sizes that share no image (notebook 02: calibration and held-out images);
-    the first equals ``take_subset(split, counts[0])``."""
+    """Class-balanced subsets of the given sizes that share no image (notebook 02: calibration and held-out)."""
     order = balanced_order(split.labels, seed)
     if sum(counts) > len(order):
         raise ValueError(f"{sum(counts)} images asked for, {len(order)} available")
@@ -131,8 +129,7 @@ def load_from_archive(archive: Path) -> Cifar10:
 
 
 def read_image_folder_archive(archive: Path) -> tuple[Split, Split]:
-    """Decode every image of a ``{train,test}/<class>/<file>`` tar archive (train, test); classes are the sorted folder
-    names, as ImageFolder assigns them."""
+    """Decode every image of a ``{train,test}/<class>/<file>`` tar archive; returns (train, test)."""
     from PIL import Image
     members: dict[str, list[tuple[str, str, bytes]]] = {"train": [], "test": []}
     try:
@@ -196,8 +193,7 @@ def normalize(images_uint8: torch.Tensor) -> torch.Tensor:
 
 
 def random_crop_and_flip(images_uint8: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
-    """The standard CIFAR augmentation on a whole batch at once, on its own device: pad by ``padding`` zero pixels,
-    crop a random 32x32 window, flip half the images."""
+    """The standard CIFAR augmentation on a whole batch at once: pad, crop a random 32x32 window, flip half."""
     count, _, height, width = images_uint8.shape
     padded = torch.nn.functional.pad(images_uint8, (padding,) * 4)
     top = torch.randint(0, 2 * padding + 1, (count,), generator=generator, device=generator.device)

@@ -108,8 +108,7 @@ class QCastDQChain(NamedTuple):
 
 
 def find_q_cast_dq_chains(path_or_model) -> list[QCastDQChain]:
-    """Every QuantizeLinear whose output goes through a Cast into a DequantizeLinear (the exporter writes this
-    for every quantized activation); a Cast with several readers gives one chain per DequantizeLinear."""
+    """Every QuantizeLinear -> Cast -> DequantizeLinear chain (the exporter's pattern for every activation)."""
     chains = []
     for quantize in [node for node in load_graph(path_or_model).nodes if node.op == "QuantizeLinear"]:
         for cast in [reader for reader in quantize.outputs[0].outputs if reader.op == "Cast"]:
@@ -153,8 +152,7 @@ def find_adds_of_dequantized_inputs(path_or_model) -> list[gs.Node]:
 
 
 def quantization_parameters(path_or_model) -> list[dict]:
-    """One row per Q / DQ node: its role ('bias': an int32 constant input, 'weight': another constant, 'activation'),
-    scale shape (() per tensor), axis, the zero point's dtype and distinct values."""
+    """One row per Q / DQ node: role (bias, weight, activation), scale shape, axis, zero point dtype and values."""
     rows = []
     for node in qdq_nodes(load_graph(path_or_model)):
         scale, zero_point = constant_value(node.inputs[1]), constant_value(input_of(node, 2))
@@ -168,8 +166,7 @@ def quantization_parameters(path_or_model) -> list[dict]:
 
 
 def qdq_placement_by_op(path_or_model) -> dict[str, dict[str, int]]:
-    """Where the Q/DQ pairs sit, per op type other than Q/DQ (notebook 05): nodes, dequantized and float non-weight
-    inputs, weights from a DequantizeLinear, and outputs read by a QuantizeLinear."""
+    """Where the Q/DQ pairs sit, per op type other than Q/DQ (notebook 05)."""
     def is_weight(tensor: gs.Tensor) -> bool:
         while producer(tensor) is not None and producer(tensor).op in QDQ_OPS:
             tensor = producer(tensor).inputs[0]

@@ -147,8 +147,7 @@ def pick_observer(scores: dict[str, float]) -> str:
 
 
 def activation_qparams(int8_model: nn.Module) -> dict[str, dict]:
-    """Scale and zero point of every quantized activation: the input quantizer, each conv and linear
-    output, and each residual add (``QFunctional``)."""
+    """Scale and zero point of every quantized activation: input quantizer, conv/linear outputs, residual adds."""
     return {name: {"scale": float(module.scale), "zero_point": int(module.zero_point)}
             for name, module in int8_model.named_modules()
             if isinstance(module, QUANTIZED_LAYER_TYPES + (nnq.QFunctional,))}
@@ -185,8 +184,7 @@ QUANTIZED_LAYER_TYPES = (nnq.Quantize, nnq.Conv2d, nnq.Linear)
 
 
 def quantized_layer_names(int8_model: nn.Module) -> list[str]:
-    """The modules whose outputs notebook 02 compares with FP32: the input quantizer, every conv and linear, and
-    every residual add (its ``activation_post_process``, called on the add's result)."""
+    """The modules whose outputs notebook 02 compares with FP32: input quantizer, convs, linears, residual adds."""
     return [name if isinstance(module, QUANTIZED_LAYER_TYPES) else f"{name}.activation_post_process"
             for name, module in int8_model.named_modules()
             if isinstance(module, QUANTIZED_LAYER_TYPES + (nnq.QFunctional,))]
@@ -216,8 +214,7 @@ def sqnr_db(reference: torch.Tensor, approximation: torch.Tensor) -> float:
 
 
 def logits_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split, batch_size: int = 256) -> float:
-    """SQNR (dB) of the INT8 model's logits against the fused FP32 model's over all ``images``: how closely INT8
-    reproduces FP32, without labels (notebook 02 compares observers with it)."""
+    """SQNR (dB) of the INT8 model's logits against the fused FP32 model's over all ``images`` (no labels needed)."""
     reference, quantized = [], []
     for start in range(0, len(images), batch_size):
         inputs = normalize(to_tensor(images.images[start:start + batch_size]))
@@ -238,8 +235,7 @@ def per_layer_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split) 
 
 
 def save_int8_model(path: Path, int8_model: nn.Module, provenance: dict) -> Path:
-    """Save the INT8 model's state_dict with its provenance: not a pickled module, so it loads with
-    ``weights_only=True``."""
+    """Save the INT8 model's state_dict with its provenance (no pickled module: it loads with weights_only=True)."""
     saved_at = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     record = {"format": INT8_FORMAT, "architecture": ARCHITECTURE, "engine": ENGINE,
               "state_dict": int8_model.state_dict(),

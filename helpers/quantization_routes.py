@@ -124,9 +124,7 @@ QUANTIZED_OPS = (torch.ops.aten.conv2d.default, torch.ops.aten.linear.default)
 
 
 class TensorRTQuantizer(Quantizer):
-    """A PT2E quantizer that places Q/DQ where TensorRT wants them: each Conv and Linear's input and weight, none on
-    its output, and on each residual Add the input(s) ``residual`` names (one of PLACEMENTS; "shortcut" is TensorRT's
-    recommendation)."""
+    """A PT2E quantizer placing Q/DQ where TensorRT wants them; residual Adds' inputs as ``residual`` names."""
 
     def __init__(self, activation: QuantizationSpec, weight: QuantizationSpec, residual: str = "shortcut"):
         super().__init__()
@@ -189,8 +187,7 @@ def quantize_pt2e(model: torch.nn.Module, quantizer: Quantizer, calibration_imag
 
 
 def export_pt2e_onnx(quantized: GraphModule, path: Path, metadata: dict[str, str], opset: int = PT2E_OPSET) -> Path:
-    """The PT2E model as an ONNX Q/DQ graph (the dynamo exporter) with a dynamic batch dimension and ``metadata``,
-    checked before it is written."""
+    """The PT2E model as a checked ONNX Q/DQ graph (dynamo exporter), dynamic batch, with ``metadata``."""
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         # A GraphModule from torch.export keeps training=True (eval() is disallowed on it); it already runs as in eval.

@@ -153,8 +153,7 @@ def zero_points_to_int8(graph: gs.Graph) -> list[str]:
 
 
 def fold_constants(graph: gs.Graph) -> list[str]:
-    """Compute every remaining constant subgraph once (ConstantOfShape, Cast...). onnx-graphsurgeon never folds Q or
-    DQ, so the int8 weights keep their DequantizeLinear."""
+    """Compute every remaining constant subgraph once; onnx-graphsurgeon never folds Q or DQ."""
     writers = {name: producer(tensor) for name, tensor in graph.tensors().items() if isinstance(tensor, gs.Variable)}
     graph.fold_constants(error_ok=False)
     folded = collections.Counter()

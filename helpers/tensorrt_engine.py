@@ -82,8 +82,7 @@ def strongly_typed_network_flags(trt) -> int:
 
 
 def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
-    """A strongly typed network parsed from ``onnx_path``, and the parser, which owns the weights until the engine
-    is built (the caller keeps it alive)."""
+    """A strongly typed network parsed from ``onnx_path``, and the parser (it owns the weights: keep it alive)."""
     network = builder.create_network(strongly_typed_network_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
@@ -118,8 +117,7 @@ def load_timing_cache(config, cache_bytes: bytes) -> tuple[object | None, str]:
 
 def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...], profiles: list[tuple[int, int, int]],
                       workspace_bytes: int, timing_cache: bytes, allow_tf32: bool):
-    """The builder config (workspace, detailed profiling, timing cache, TF32 off for a strict FP32 baseline, one
-    optimization profile per batch size) and what happened to the cache."""
+    """The builder config (TF32 off, one optimization profile per batch) and what happened to the timing cache."""
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_bytes)
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
@@ -139,8 +137,7 @@ def configure_builder(trt, builder, input_name: str, input_chw: tuple[int, ...],
 def build_engine_plan(onnx_path: Path, plan_path: Path, *, profile_batches=DEFAULT_PROFILE_BATCHES,
                       workspace_bytes: int = DEFAULT_WORKSPACE_BYTES, timing_cache_path: Path | str | None = None,
                       allow_tf32: bool = False) -> dict:
-    """Build an engine (plan file) from an ONNX model, in the model's own precision, with one optimization profile
-    per entry of ``profile_batches``; return a record."""
+    """Build an engine (plan file) in the ONNX model's own precision, one profile per batch size; return a record."""
     trt = import_tensorrt()
     onnx_path, plan_path = Path(onnx_path), Path(plan_path)
     timing_cache_path = Path(timing_cache_path) if timing_cache_path else None
@@ -238,8 +235,7 @@ def _buffer_bytes(tensor: IOTensor, shape) -> int:
 
 
 def open_session(plan_path: Path, max_batch: int | None = None) -> EngineSession:
-    """Load an engine and allocate page-locked host and device buffers for ``max_batch`` images (default: the most
-    any optimization profile allows)."""
+    """Load an engine with page-locked host and device buffers for ``max_batch`` images (default: the most allowed)."""
     trt, plan_path = import_tensorrt(), Path(plan_path)  # a TutorialError naming what is missing, pycuda included
     if not plan_path.is_file():
         raise TutorialError(f"Engine file {plan_path} does not exist: build it first (build_engine_plan).")
@@ -443,8 +439,7 @@ def layer_compute_precision(layer: dict) -> str:
 
 
 def parse_layer_information(info: dict) -> dict:
-    """A summary of the inspector JSON of TensorRT 10.x or 11.x: schema, I/O tensor names, and each layer's name,
-    type, precision, input and output precisions and tactic."""
+    """A summary of the inspector JSON of TensorRT 10.x or 11.x: schema, I/O tensor names, and each layer."""
     if not isinstance(info, dict) or "Layers" not in info:
         raise TutorialError("This is not engine-inspector JSON (no 'Layers' entry).")
     if "I/O Tensors" in info:
@@ -476,8 +471,7 @@ def precision_counts(summary: dict) -> dict[str, int]:
 
 def trtexec_commands(onnx_path: str, plan_path: str, input_name: str = INPUT_NAME, input_chw=(3, 32, 32), min_batch=1,
                      opt_batch=32, max_batch=512, batch_size=1, workspace_mib=2048) -> dict[str, str]:
-    """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x; no --fp16/--int8: the
-    ONNX model sets the precision."""
+    """trtexec command lines that build and time the same engine, for TensorRT 10.x and 11.x."""
     dims = "x".join(map(str, input_chw))
     common = ["trtexec", f"--onnx={onnx_path}", f"--saveEngine={plan_path}",
               f"--minShapes={input_name}:{min_batch}x{dims}", f"--optShapes={input_name}:{opt_batch}x{dims}",
