@@ -86,3 +86,11 @@ def preprocess_from_metadata(images_uint8_nhwc: np.ndarray, metadata: dict[str, 
     scale = np.float32(float(numerator) / float(denominator))
     scaled = images_uint8_nhwc.astype(np.float32).transpose(0, 3, 1, 2) * scale
     return ((scaled - mean) / std).astype(metadata.get("input_dtype", "float32"))
+
+
+def predict_in_batches(images_uint8_nhwc: np.ndarray, metadata: dict[str, str], batch_size: int,
+                       logits_of) -> np.ndarray:
+    """Top-1 class of every image: ``logits_of`` each batch, preprocessed as ``metadata`` says."""
+    return np.concatenate([logits_of(preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size],
+                                                              metadata)).argmax(1)
+                           for start in range(0, len(images_uint8_nhwc), batch_size)])

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import TutorialError
-from .onnx_export import preprocess_from_metadata, read_metadata
+from .onnx_export import predict_in_batches, read_metadata
 
 
 def onnxruntime_session(path: Path, optimized: bool = False):
@@ -30,11 +30,8 @@ def predict_onnx(path: Path, images_uint8_nhwc: np.ndarray, batch_size: int = 50
     metadata = read_metadata(path)
     session = onnxruntime_session(path, optimized=optimized)
     input_name = metadata.get("input_name") or session.get_inputs()[0].name
-    predictions = []
-    for start in range(0, len(images_uint8_nhwc), batch_size):
-        inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
-        predictions.append(session.run(None, {input_name: inputs})[0].argmax(1))
-    return np.concatenate(predictions)
+    return predict_in_batches(images_uint8_nhwc, metadata, batch_size,
+                              lambda inputs: session.run(None, {input_name: inputs})[0])
 
 
 def onnxruntime_logits(path: Path, inputs: np.ndarray, optimized: bool = False) -> np.ndarray:

@@ -17,7 +17,7 @@ import torch
 from .config import TutorialError, written_atomically
 from .envcheck import import_problem
 from .gpu_timing import TimingPlan, time_gpu_iterations
-from .onnx_export import INPUT_NAME, preprocess_from_metadata, read_metadata
+from .onnx_export import INPUT_NAME, predict_in_batches, read_metadata
 
 MINIMUM_TENSORRT = (10, 12)
 DEFAULT_WORKSPACE_BYTES = 2 << 30  # 2 GiB: far more than ResNet18 at batch 512 needs
@@ -328,14 +328,9 @@ def infer(session: EngineSession, inputs: np.ndarray) -> np.ndarray:
 def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarray,
                    batch_size: int = 256) -> np.ndarray:
     """Top-1 class of every image through an engine, preprocessed as the metadata of its ONNX file says."""
-    metadata = read_metadata(onnx_path)
     session = open_session(plan_path)
-    batch_size = min(batch_size, session.max_batch)
-    predictions = []
-    for start in range(0, len(images_uint8_nhwc), batch_size):
-        inputs = preprocess_from_metadata(images_uint8_nhwc[start:start + batch_size], metadata)
-        predictions.append(infer(session, inputs).argmax(1))
-    return np.concatenate(predictions)
+    return predict_in_batches(images_uint8_nhwc, read_metadata(onnx_path), min(batch_size, session.max_batch),
+                              lambda inputs: infer(session, inputs))
 
 
 def prepare_device_input(session: EngineSession, batch_size: int) -> None:

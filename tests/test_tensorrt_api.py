@@ -53,8 +53,7 @@ PYCUDA_OBJECT_ATTRIBUTES = {"handle", "synchronize", "record", "time_since"}
 # Everything else, reviewed by hand: Python built-ins, pathlib, re, json, time, math, importlib, numpy,
 # torch (CUDA graph capture), pybind11 enums (``.name``) and this module's own dataclasses (EngineSession, IOTensor).
 OTHER_ATTRIBUTES = {
-    "CUDAGraph", "Event", "Stream", "__name__", "active_profile", "append", "argmax", "cache", "ceil",
-    "concatenate", "context", "copy", "copyto", "cuda", "cuda_stream", "default_rng", "device", "dtype", "engine",
+    "CUDAGraph", "Event", "Stream", "__name__", "active_profile", "append", "cache", "ceil", "context", "copy", "copyto", "cuda", "cuda_stream", "default_rng", "device", "dtype", "engine",
     "elapsed_time", "findall", "get", "graph", "host", "inputs", "integers", "is_available",
     "is_file", "is_input", "items", "join", "loads", "lower", "max_batch", "name", "nbytes", "ndarray", "outputs",
     "perf_counter", "prod", "profiles", "random", "read_bytes", "replay", "reshape", "search", "shape", "splitlines",
