@@ -54,15 +54,19 @@ learner-notebooks: setup
 ## Unit tests, then every notebook once, end to end under nbval (the test profile: the laptop path cut to what its checks
 ## need; offline data, exercise solutions in
 ## place, notebook 04 against the TensorRT test double), each cell's outputs checked (tests/notebook_outputs.py).
-test: unit-tests notebook-tests
+## The two run side by side (two jobs: most of each is one Python thread); each one's log appears when it ends.
+test: setup $(MODELOPT_SETUP)
+	@echo "unit tests and notebook tests run side by side; each log appears when its tests end"
+	@$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests notebook-tests
 
 unit-tests: setup $(MODELOPT_SETUP)
-	$(PY) -m pytest tests
+	@TIMEFORMAT='unit tests took %0R s'; time $(PY) -m pytest tests
 
 notebook-tests: setup $(MODELOPT_SETUP)
 	rm -rf $(TEST_ARTIFACTS)
-	$(TRT_DOUBLE) TUTORIAL_PROFILE=test TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS) TQDM_DISABLE=1 \
-		$(PY) -m pytest -p notebook_outputs --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider notebooks
+	@TIMEFORMAT='notebook tests took %0R s'; time $(TRT_DOUBLE) TUTORIAL_PROFILE=test TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS) \
+		TQDM_DISABLE=1 $(PY) -m pytest -p notebook_outputs --nbval-lax --nbval-current-env --nbval-cell-timeout=1200 \
+		-p no:cacheprovider notebooks
 
 ## Copy the times of the committed run records into the notebook headers, README and WORKSHOP.md.
 times: setup
