@@ -9,7 +9,7 @@ Records (each says its machine and commit):
 * results/laptop-path/ci_run.json          - `bash .ci/run` in a fresh clone (installs, unit tests, notebook tests).
 
 Marked places, between ``<!-- times:KEY -->`` and ``<!-- /times -->``: the header of each notebook in notebooks/ (KEY =
-the notebook's number) and of its executed copy in results/executed-full-profile/, the README's tables (KEY =
+the notebook's number) and of its executed copies in results/executed-full-profile/ and results/laptop-path/executed/, the README's tables (KEY =
 "notebooks", "commands") and WORKSHOP.md's (KEY = "notebooks"). A notebook no record has a time for says "not measured"
 instead of a number: no figure that no run produced is printed.
 """
@@ -104,6 +104,7 @@ def synced(text: str, laptop, gpu, ci) -> str:
 def targets() -> list[Path]:
     return [*sorted((REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")),
             *sorted((REPO_ROOT / "results" / "executed-full-profile").glob("[0-9][0-9]_*.ipynb")),
+            *sorted((REPO_ROOT / "results" / "laptop-path" / "executed").glob("[0-9][0-9]_*.ipynb")),
             REPO_ROOT / "README.md", REPO_ROOT / "WORKSHOP.md"]
 
 
