@@ -152,8 +152,7 @@ def time_torch_gpu(model_on_gpu: torch.nn.Module, batch_size: int, timing: Timin
 
 def measure_torch_gpu(model: torch.nn.Module, batch_sizes, timing: TimingPlan, precisions=("FP32", "FP16"),
                       cuda_graph: bool = True, log: Callable[[str], None] = print) -> list[dict]:
-    """PyTorch GPU baselines (cuDNN autotuner on, channels-last), FP32 with TF32 off and FP16, at every batch:
-    launched eager with and without copies, and (``cuda_graph``) replayed as a CUDA graph without copies."""
+    """PyTorch GPU baselines (FP32 with TF32 off, FP16; channels-last) at every batch, eager and as a CUDA graph."""
     if not torch.cuda.is_available():
         raise TutorialError("No CUDA GPU visible to PyTorch: GPU baselines cannot be measured here.")
     dtypes = {"FP32": torch.float32, "FP16": torch.float16}

@@ -56,8 +56,7 @@ def show_source(*functions, lines: int = SOURCE_LINES_SHOWN) -> None:
 
 
 def report_skip(step: str, reason: str, record: list[dict] | None = None) -> str:
-    """Print why a step was skipped in one recognisable line (a reason in full once per kernel, later its first step's
-    name) and return it; with ``record``, also append ``{"step", "reason"}`` to it for a results file."""
+    """Print why a step was skipped in one line (a repeated reason names its first step); append it to ``record``."""
     first_step = _skip_reasons_shown.setdefault(reason, step)
     line = f"{SKIP_PREFIX}: {step} - " + (reason if first_step == step else f"same reason as '{first_step}' above")
     print(line)
@@ -120,8 +119,7 @@ def show_side_by_side(images: dict[str, Path], legend: dict[str, str] | None = N
 
 
 def run_tool(script: str, *arguments: str, tail: int = 12) -> str:
-    """Run ``python tools/<script> <arguments>``; print the command and the last ``tail`` lines of its output and
-    return the whole output. A failed tool stops with its output in the message."""
+    """Run ``python tools/<script> <arguments>``, print its last ``tail`` lines and return its whole output."""
     print("$ python " + " ".join([f"tools/{script}", *(config.shown_path(argument) for argument in arguments)]))
     result = subprocess.run([sys.executable, str(config.REPO_ROOT / "tools" / script), *map(str, arguments)],
                             capture_output=True, text=True, cwd=config.REPO_ROOT)

@@ -1,6 +1,5 @@
-"""ONNX export with self-describing metadata (notebook 01): every ONNX file the project writes says what its input is
-(shape, layout, pixel scale, normalization), what its outputs mean and which checkpoint it came from, so
-``onnx_runtime.predict_onnx`` evaluates any such file from its metadata alone."""
+"""ONNX export with self-describing metadata (notebook 01): every ONNX file the project writes says what its input is,
+what its outputs mean and which checkpoint it came from, so any such file is evaluated from its metadata alone."""
 
 from __future__ import annotations
 
@@ -61,8 +60,7 @@ def load_onnx(path: Path, load_weights: bool = True) -> onnx.ModelProto:
 
 
 def export_onnx(model: torch.nn.Module, path: Path, metadata: dict[str, str], opset: int = OPSET) -> Path:
-    """Export ``model`` (FP32 or eager-mode quantized, on the CPU) with the TorchScript exporter: a dynamic batch
-    dimension, input ``input``, output ``logits``, the metadata attached, checked with ``onnx.checker``."""
+    """Export ``model`` (FP32 or eager INT8, on the CPU) with the TorchScript exporter, dynamic batch, checked."""
     path = Path(path)
     with written_atomically(path) as partial:
         with warnings.catch_warnings():

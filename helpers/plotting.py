@@ -1,5 +1,4 @@
-"""Every plot of the series, in one look readable on a workshop projector (notebooks 01-07); each function returns a
-matplotlib Figure, which the notebooks show and save with ``save_figure``."""
+"""Every plot of the series (notebooks 01-07), in one look readable on a projector; each returns a matplotlib Figure."""
 
 from __future__ import annotations
 
@@ -135,8 +134,7 @@ def _layer_bars(values: list[float], names: list[str], highlighted: set[int], ti
 
 def layer_sqnr_bars(sqnr_by_layer: dict[str, float], highlight: int = 3,
                     title: str = "Quantization error per layer (INT8 vs FP32)") -> plt.Figure:
-    """Notebook 02: the SQNR (dB, higher is better; 6 dB is about one bit) of each quantized layer's output, in run
-    order, the ``highlight`` lowest labelled."""
+    """Notebook 02: the SQNR (dB, higher is better) of each quantized layer's output, the lowest labelled."""
     names = list(sqnr_by_layer)
     finite = np.array([sqnr_by_layer[name] if np.isfinite(sqnr_by_layer[name]) else np.nan for name in names])
     shown = np.nan_to_num(finite, nan=np.nanmax(finite) if np.isfinite(finite).any() else 0.0)
@@ -174,8 +172,7 @@ def accuracy_against_float_layers(points: dict[int, tuple[float, float, float]],
 
 
 def _against_batch(rows: list[dict], value_key: str, title: str, subtitle: str, ylabel: str, p99_band: bool = False):
-    """Notebook 04: one line per runtime/precision/device: colour = precision, line style = runtime, marker = device;
-    both axes logarithmic."""
+    """Notebook 04: one line per runtime/precision/device against batch size, both axes logarithmic."""
     figure, axis = plt.subplots(figsize=(9.5, 5.5))
     series_by_label: dict[str, list[dict]] = {}
     for row in sorted(rows, key=lambda row: row["batch_size"]):

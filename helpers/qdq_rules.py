@@ -198,8 +198,7 @@ def residual_add_placement(add: gs.Node) -> str | None:
 
 @rule
 def residual_add_fusible(graph: gs.Graph) -> Iterable[Finding]:
-    """A residual Add with Q/DQ on both inputs builds, but TensorRT cannot fuse it with the Conv before it: remove
-    the Q/DQ between the branch's last Conv and the Add, keep the shortcut's (notebook 05's surgery pass)."""
+    """A residual Add with Q/DQ on both inputs builds, but TensorRT cannot fuse it with the Conv before it."""
     for node in graph.nodes:
         if residual_add_placement(node) == "unfused":
             yield Finding(node.name, "residual-add-unfused",
@@ -245,8 +244,7 @@ def format_findings(findings: list[Finding], examples: int = 2) -> str:
 
 
 def graph_summary(path: Path) -> dict:
-    """The facts of one INT8 graph for the tables of notebooks 05 and 06 (counts, rule findings, residual Adds both
-    ways, Q/DQ placement per op type), read from the file alone."""
+    """The facts of one INT8 graph for the tables of notebooks 05 and 06, read from the file alone."""
     model = onnx_inspect.as_model(path)
     graph = load_graph(model)
     counts = onnx_inspect.count_ops(graph)

@@ -56,8 +56,7 @@ def use_qnnpack() -> str:
 
 
 def qint8_activations_problem() -> str | None:
-    """None when this torch's qnnpack runs a convolution on signed (qint8) activations (through XNNPACK, which
-    torch 2.13 and newer wheels no longer include), else its error message."""
+    """None when this torch's qnnpack runs a conv on qint8 activations (gone in torch 2.13+), else its error."""
     probe = nn.Sequential(torch.ao.quantization.QuantStub(), nn.Conv2d(3, 4, 3),
                           torch.ao.quantization.DeQuantStub()).eval()
     signed = QConfig(activation=MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric),
@@ -224,8 +223,7 @@ def logits_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split, bat
 
 
 def per_layer_sqnr(fused_fp32: nn.Module, int8_model: nn.Module, images: Split) -> dict[str, float]:
-    """SQNR (dB) of each quantized layer's output against the fused FP32 model's, in run order. Both models see the
-    same images, so the error at a layer includes the error of every layer before it."""
+    """SQNR (dB) of each quantized layer's output against the fused FP32 model's, in run order (errors add up)."""
     inputs = normalize(to_tensor(images.images))
     names = quantized_layer_names(int8_model)
     reference = layer_outputs(fused_fp32, names, inputs)

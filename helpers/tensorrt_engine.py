@@ -95,8 +95,7 @@ def parse_onnx_into_network(trt, builder, logger, onnx_path: Path):
 
 
 def batch_profiles(batch_sizes) -> list[tuple[int, int, int]]:
-    """One optimization profile per batch size: (min 1, opt = max = that batch), in increasing order; min 1 lets a
-    smaller batch (the last one of an accuracy run) use it too."""
+    """One optimization profile per batch size, (1, batch, batch), in increasing order."""
     sizes = sorted({int(size) for size in batch_sizes})
     if not sizes or sizes[0] < 1:
         raise TutorialError(f"Profile batch sizes must be positive integers, got {list(batch_sizes)}.")
