@@ -45,7 +45,7 @@ def finish_notebook(notebook: str) -> None:
 def show_source(*functions, lines: int = SOURCE_LINES_SHOWN) -> None:
     """Show helper functions' source, highlighted: the first ``lines`` lines, the rest folded away."""
     from IPython.display import HTML, Code, display
-    for function in functions:
+    for function in map(inspect.unwrap, functions):  # a decorated function's own file, not the decorator's
         source = inspect.getsource(function).rstrip().splitlines()
         where = f"{config.shown_path(inspect.getsourcefile(function))}, line {inspect.getsourcelines(function)[1]}"
         display(Code("\n".join(source[:lines]), language="python"), metadata={"source_lines": min(len(source), lines)})
