@@ -18,18 +18,37 @@ COPIES = [path for folder in RUNS for path in sorted(folder.glob("[0-9][0-9]_*.i
 FINISHED = re.compile(r"^(\d\d_\w+) finished in (\d+) s", re.M)
 
 
+# Outputs a run produced before the bug behind them was fixed, kept as produced (the folder's README says so):
+# (copy, cell) -> the text the check finds, and why it is there.
+KNOWN_DEFECTS = {
+    ("executed-full-profile/04_tensorrt_engines.ipynb", 33): (
+        "/opt/torch/.venv/lib/python3.12/site-packages/torch/utils/_contextlib.py",
+        "show_source named the decorator's file for benchmark.time_torch_gpu; fixed after this run (tests/test_display.py)"),
+}
+
+
 def test_there_are_executed_copies_of_every_notebook():
+    """The laptop run holds every notebook; the GPU run those its record lists, and its README names the others."""
     names = sorted(path.name for path in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    for folder in RUNS:
-        assert sorted(path.name for path in folder.glob("[0-9][0-9]_*.ipynb")) == names, folder
+    laptop, gpu = RUNS[1], RUNS[0]
+    assert sorted(path.name for path in laptop.glob("[0-9][0-9]_*.ipynb")) == names
+    ran = sorted(run["notebook"] for run in json.loads((gpu / "run_info.json").read_text())["notebooks"])
+    assert sorted(path.name for path in gpu.glob("[0-9][0-9]_*.ipynb")) == ran and ran == names[:len(ran)]
+    readme = (gpu / "README.md").read_text()
+    assert all(f"`{Path(name).stem}`" in readme for name in names[len(ran):]), "the README must name each missing copy"
 
 
 @pytest.mark.parametrize("path", COPIES, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_an_executed_copy_shows_nothing_a_learner_should_not_see(path):
     cells = json.loads(path.read_text())["cells"]
+    copy = f"{path.parent.name}/{path.name}"
     problems = [f"cell {index}: {problem}" for index, cell in enumerate(cells) if cell["cell_type"] == "code"
-                for problem in output_problems(cell.get("outputs", []))]
+                for problem in output_problems(cell.get("outputs", []))
+                if not problem.endswith(KNOWN_DEFECTS.get((copy, index), ("\0",))[0])]
     assert not problems, "\n".join(problems)
+    for (known_copy, index), (text, _) in KNOWN_DEFECTS.items():  # a known defect is still there, or gets deleted here
+        if known_copy == copy:
+            assert any(problem.endswith(text) for problem in output_problems(cells[index]["outputs"]))
     unrun = [index for index, cell in enumerate(cells) if cell["cell_type"] == "code" and cell.get("execution_count") is None]
     assert not unrun, f"cells never executed: {unrun}"
 

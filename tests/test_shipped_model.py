@@ -155,8 +155,8 @@ def test_fused_residual_placement_costs_at_most_0_3_points(shipped_int8, cifar10
 
 
 def test_the_committed_laptop_path_reports_are_of_the_shipped_model():
-    """The README quotes results/cpu-quick-profile/: it must come from the laptop path with the shipped model."""
-    folder = REPO_ROOT / "results" / "cpu-quick-profile"
+    """The README quotes results/laptop-path/: it must come from the laptop path with the shipped model."""
+    folder = REPO_ROOT / "results" / "laptop-path"
     quantization = json.loads((folder / "quantization_report.json").read_text())
     assert quantization["profile"]["name"] == "quick" and quantization["test_images"] == 1000
     assert quantization["fp32_checkpoint"]["provenance"]["shipped_model"]["commit"]
