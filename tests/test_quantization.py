@@ -295,6 +295,21 @@ def test_to_int8_codes_says_what_it_got():
         to_int8_codes(torch.quantize_per_tensor(torch.zeros(3), 0.1, 127, torch.quint8))
     with pytest.raises(ValueError, match=r"got torch\.qint8 with zero point 0"):
         to_int8_codes(torch.quantize_per_tensor(torch.zeros(3), 0.1, 0, torch.qint8))
+    with pytest.raises(ValueError, match=r"got torch\.qint32 with zero point 128"):  # zero point 128, not quint8
+        to_int8_codes(torch.quantize_per_tensor(torch.zeros(3), 0.1, 128, torch.qint32))
+
+
+def test_qint8_activations_problem_is_qnnpacks_own_one_line_refusal():
+    """Notebook 02 prints it: on torch 2.13+ qnnpack refuses qint8 activations (no XNNPACK), earlier it runs them."""
+    from helpers.quantization import qint8_activations_problem, use_qnnpack
+
+    use_qnnpack()
+    problem = qint8_activations_problem()
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    if (major, minor) < (2, 13):
+        assert problem is None
+    else:
+        assert problem == "quantized::conv(qnnpack): Expected activation data type QUInt8 but got QInt8"
 
 
 def test_weight_qparams_reads_per_tensor_weights_and_channel_counts(fused, int8_model):

@@ -80,6 +80,7 @@ PREBUILT_GRAPHS = {
     "surgery": ["resnet18_int8_raw_onnx"],
     "qdq_rules": ["resnet18_int8_raw_onnx", "resnet18_int8_fixed_onnx", "resnet18_int8_fused"],
     "quantization": [],
+    "beyond_ptq": [],
 }
 PREBUILD_TEST = '''"""Written by tools/mutation_testing.py: keeps the conftest graphs made by the unmutated helpers."""
 import shutil
@@ -145,6 +146,8 @@ pytest_add_cli_args = ["-p", "no:cacheprovider"]
 # torch is not safe to fork once it has run: each mutant forks from a server that has only collected the tests
 process_isolation = "forkserver"
 use_git_change_detection = false
+# the shipped and QAT models (tests of notebook 07's helpers load them), linked into the scratch copy
+also_copy = ["models"]
 """
 
 
@@ -169,6 +172,7 @@ def prepare(module: str) -> Path:
     if work.exists():
         shutil.rmtree(work)
     shutil.copytree(REPO_ROOT / "helpers", work / "helpers", ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "models").symlink_to(REPO_ROOT / "models")
     mutated = work / "helpers" / f"{module}.py"
     mutated.write_text(undecorated(mutated.read_text()))
     (work / "tests").mkdir()
