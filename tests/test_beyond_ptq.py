@@ -78,6 +78,10 @@ def test_levels_used_counts_each_channels_levels_under_one_scale():
         conv.weight.copy_(torch.tensor([15.5, -15.5, 0.4, 0.2, 1.0, 2.0]).reshape(3, 2, 1, 1) / 15.5)
     model.add_module("conv", conv)
     assert beyond_ptq.levels_used(model, "conv", bits=5) == [2, 1, 2]  # {15, -16}, {0}, {1, 2}
+    with torch.no_grad():  # 15.5 rounds to 16, which the 5-bit grid clamps to 15: one level with 15.0, not two
+        conv.weight.copy_(torch.tensor([15.5, 15.0, 0.4, 0.2, 1.0, 2.0]).reshape(3, 2, 1, 1) / 15.5)
+    model.add_module("block", nn.Sequential(copy.deepcopy(conv), nn.ReLU()))  # a fused Conv+ReLU: its Conv counts
+    assert beyond_ptq.levels_used(model, "conv", bits=5) == beyond_ptq.levels_used(model, "block", bits=5) == [1, 1, 2]
 
 
 def test_kl_divergence_is_zero_for_the_same_logits_and_matches_its_formula():
@@ -155,6 +159,43 @@ def test_fine_tune_runs_the_given_step_freezes_the_scales_and_converts_to_ptqs_m
     int8 = beyond_ptq.convert_qat(qat)
     assert isinstance(int8.conv1, nniq.ConvReLU2d) and isinstance(int8.fc, nnq.Linear)
     assert beyond_ptq.logits(int8, images(4)).shape == (4, 10)
+
+
+def test_fine_tune_is_sgd_towards_the_teacher_on_shuffled_augmented_batches_and_freezes_the_scales_half_way():
+    """What each step gets: SGD (the given learning rate, momentum 0.9, weight decay 5e-4), the batch the seeded
+    shuffling and augmentation give, a loss that is the batch-mean KL divergence to the teacher, and observers on for
+    the first steps // 2 steps only. prepare_for_qat keeps BatchNorm as a QAT module (Conv+BN+ReLU)."""
+    import torch.ao.nn.intrinsic.qat as nniqat
+    import torch.nn.functional as F
+
+    from helpers.data import batches, to_tensor
+
+    torch.manual_seed(0)
+    model = build_resnet18_cifar().eval()
+    qat = beyond_ptq.prepare_for_qat(model, images(16))
+    assert isinstance(qat.conv1, nniqat.ConvBnReLU2d)
+    teacher, train = quantization.fuse_for_quantization(model), images(32, seed=4)
+    seen = []
+
+    def recording_step(forward, inputs, loss_of, optimizer, scheduler):
+        group = optimizer.param_groups[0]
+        observing = [bool(module.observer_enabled) for module in qat.modules() if isinstance(module, FakeQuantize)]
+        outputs = torch.randn(len(inputs), 10)
+        with torch.no_grad():
+            expected = F.kl_div(F.log_softmax(outputs, 1), F.log_softmax(teacher(inputs), 1), log_target=True,
+                                reduction="batchmean")
+        seen.append({"lr": group["lr"], "momentum": group["momentum"], "weight_decay": group["weight_decay"],
+                     "inputs": inputs.clone(), "observing": all(observing), "loss_matches": torch.allclose(loss_of(outputs), expected)})
+        return train_step(forward, inputs, loss_of, optimizer, scheduler)
+
+    beyond_ptq.fine_tune(qat, teacher, train, steps=5, batch_size=16, learning_rate=0.01, device=torch.device("cpu"),
+                         step=recording_step)
+    first = next(batches(to_tensor(train.images, torch.device("cpu")), torch.from_numpy(train.labels), 16, shuffle=True,
+                         augment=True, generator=torch.Generator().manual_seed(0)))[0]
+    assert torch.equal(seen[0]["inputs"], first)
+    assert (seen[0]["lr"], seen[0]["momentum"], seen[0]["weight_decay"]) == (0.01, 0.9, 5e-4)
+    assert [step["observing"] for step in seen] == [True, True, False, False, False]
+    assert all(step["loss_matches"] for step in seen)
 
 
 def test_the_committed_qat_model_loads_after_its_sha256_check(tmp_path):
