@@ -79,8 +79,9 @@ def commands_table(laptop: dict | None, ci: dict | None) -> str:
         lines.append(f"| `make tutorial` | notebooks {laptop['notebooks'][0]['notebook'][:2]}-{laptop['notebooks'][-1]['notebook'][:2]}, "
                      f"quick profile ({where(laptop)}) | {duration(round(total))} of notebooks, installs excluded |")
     if ci:
-        lines.append(f"| `make test` | unit tests {duration(ci['unit_tests_seconds'])}, notebook tests "
-                     f"{duration(ci['notebook_tests_seconds'])} ({where(ci)}) | {duration(ci['test_seconds'])}, installs excluded |")
+        lines.append(f"| `make test` | unit tests {duration(ci['unit_tests_seconds'])} and notebook tests "
+                     f"{duration(ci['notebook_tests_seconds'])}, side by side, ModelOpt's environment present, as `.ci/run` "
+                     f"calls it ({where(ci)}) | {duration(ci['test_seconds'])}, installs excluded |")
         lines.append(f"| `bash .ci/run` | installs {duration(ci['install_seconds'])} and `make test` | {duration(ci['total_seconds'])} |")
     return "\n".join(lines)
 
