@@ -27,6 +27,11 @@ def test_a_header_names_each_time_with_its_machine_and_commit():
     assert "GPU path 284 s (4.7 min) (NVIDIA H200, commit `abcdef1`)" in line
 
 
+def test_a_notebook_that_printed_0_s_is_said_to_take_under_a_second():
+    record = {**LAPTOP, "notebooks": [{"notebook": "00_check.ipynb", "outcome": "ran", "seconds": 0}]}
+    assert "laptop path under 1 s (2-core AMD EPYC" in sync_times.header_times("00", record, None)
+
+
 def test_a_notebook_no_run_measured_gets_no_number():
     line = sync_times.header_times("02", LAPTOP, GPU)  # failed on the laptop, never run on the GPU
     assert "laptop path not measured" in line and "GPU path not measured" in line

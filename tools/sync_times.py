@@ -50,6 +50,8 @@ def where(record: dict) -> str:
 def duration(seconds: int | None) -> str:
     if seconds is None:
         return "not measured"
+    if seconds == 0:  # the notebook printed "finished in 0 s": less than half a second between its first and last cell
+        return "under 1 s"
     return f"{seconds} s" if seconds < 120 else f"{seconds} s ({seconds / 60:.1f} min)"
 
 
