@@ -54,7 +54,8 @@ learner-notebooks: setup
 ## Unit tests, then every notebook once, end to end under nbval (the test profile: the laptop path cut to what its checks
 ## need; offline data, exercise solutions in
 ## place, notebook 04 against the TensorRT test double), each cell's outputs checked (tests/notebook_outputs.py).
-## The two run side by side (two jobs: most of each is one Python thread); each one's log appears when it ends.
+## The two run side by side (two jobs); each one's log appears when it ends. On 2 cores both are CPU-bound, so this
+## saves little there (results/laptop-path/ci_run.json); a machine with more cores gains more.
 test: setup $(MODELOPT_SETUP)
 	@echo "unit tests and notebook tests run side by side; each log appears when its tests end"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target unit-tests notebook-tests
