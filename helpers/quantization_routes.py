@@ -181,9 +181,12 @@ def calibrate_exported(prepared: GraphModule, images: Split, batch_size: int = 1
 def quantize_pt2e(model: torch.nn.Module, quantizer: Quantizer, calibration_images: Split,
                   batch_size: int = 128) -> GraphModule:
     """capture -> prepare_pt2e -> calibrate -> convert_pt2e: the INT8 model as a GraphModule of Q/DQ ops (eval mode)."""
-    prepared = prepare_pt2e(capture(model), quantizer)
-    calibrate_exported(prepared, calibration_images, batch_size)
-    return move_exported_model_to_eval(convert_pt2e(prepared))
+    with warnings.catch_warnings():
+        # torch 2.11 (not the pin) warns when torchao 0.18 copies a pytree LeafSpec; the pinned torch does not.
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+        prepared = prepare_pt2e(capture(model), quantizer)
+        calibrate_exported(prepared, calibration_images, batch_size)
+        return move_exported_model_to_eval(convert_pt2e(prepared))
 
 
 def export_pt2e_onnx(quantized: GraphModule, path: Path, metadata: dict[str, str], opset: int = PT2E_OPSET) -> Path:

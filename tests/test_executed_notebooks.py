@@ -19,11 +19,12 @@ FINISHED = re.compile(r"^(\d\d_\w+) finished in (\d+) s", re.M)
 
 
 # Outputs a run produced before the bug behind them was fixed, kept as produced (the folder's README says so):
-# (copy, cell) -> the text the check finds, and why it is there.
+# (copy, cell) -> the endings of the problems the check finds there, and why they are there.
 KNOWN_DEFECTS = {
-    ("executed-full-profile/04_tensorrt_engines.ipynb", 33): (
-        "/opt/torch/.venv/lib/python3.12/site-packages/torch/utils/_contextlib.py",
-        "show_source named the decorator's file for benchmark.time_torch_gpu; fixed after this run (tests/test_display.py)"),
+    ("executed-full-profile/06_routes_after_eager_mode.ipynb", 13): (
+        ("return cls.__new__(cls, *args)", "/usr/lib/python3.12/copyreg.py"),
+        "torch 2.11 (the GPU machine's, not the pin) warned from torchao's PT2E prepare; filtered since in "
+        "quantization_routes.quantize_pt2e"),
 }
 
 
@@ -44,11 +45,12 @@ def test_an_executed_copy_shows_nothing_a_learner_should_not_see(path):
     copy = f"{path.parent.name}/{path.name}"
     problems = [f"cell {index}: {problem}" for index, cell in enumerate(cells) if cell["cell_type"] == "code"
                 for problem in output_problems(cell.get("outputs", []))
-                if not problem.endswith(KNOWN_DEFECTS.get((copy, index), ("\0",))[0])]
+                if not problem.endswith(KNOWN_DEFECTS.get((copy, index), (("\0",),))[0])]
     assert not problems, "\n".join(problems)
-    for (known_copy, index), (text, _) in KNOWN_DEFECTS.items():  # a known defect is still there, or gets deleted here
+    for (known_copy, index), (endings, _) in KNOWN_DEFECTS.items():  # a known defect is still there, or gets deleted here
         if known_copy == copy:
-            assert any(problem.endswith(text) for problem in output_problems(cells[index]["outputs"]))
+            assert {ending for ending in endings for problem in output_problems(cells[index]["outputs"])
+                    if problem.endswith(ending)} == set(endings)
     unrun = [index for index, cell in enumerate(cells) if cell["cell_type"] == "code" and cell.get("execution_count") is None]
     assert not unrun, f"cells never executed: {unrun}"
 
