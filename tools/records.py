@@ -38,14 +38,15 @@ def ci_run_record(log: str, install_seconds: int, test_seconds: int) -> dict:
     from helpers.envcheck import machine_record
 
     def took(part: str) -> int | None:
-        found = re.findall(rf"^{part} tests took (\d+) s$", log, re.M)
+        found = re.findall(rf"^{re.escape(part)} took (\d+) s$", log, re.M)
         return int(found[-1]) if found else None
 
     machine = machine_record()
-    return {"made_by": "bash .ci/run (MODELOPT=1 make test, unit tests and notebook tests side by side)",
+    return {"made_by": "bash .ci/run (MODELOPT=1 make test: notebooks 00-06 beside the unit tests, then notebook 07)",
             "git_commit": git_commit(), "device": (machine["gpu"] or {}).get("name") or "cpu", "cpu": machine["cpu"],
-            "versions": machine["versions"], "install_seconds": install_seconds, "unit_tests_seconds": took("unit"),
-            "notebook_tests_seconds": took("notebook"), "test_seconds": test_seconds,
+            "versions": machine["versions"], "install_seconds": install_seconds, "unit_tests_seconds": took("unit tests"),
+            "notebook_tests_00_06_seconds": took("notebook tests (00-06)"),
+            "notebook_tests_07_seconds": took("notebook tests (07)"), "test_seconds": test_seconds,
             "total_seconds": install_seconds + test_seconds,
             "summaries": re.findall(r"^=+ (.*(?:passed|failed).*) =+$", log, re.M)}
 
