@@ -62,14 +62,18 @@ NOTEBOOKS_ALONE := notebooks/07_when_ptq_is_not_enough.ipynb
 NOTEBOOKS_CHAINED := $(filter-out $(NOTEBOOKS_ALONE),$(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 NBVAL := $(TRT_DOUBLE) TUTORIAL_PROFILE=test TQDM_DISABLE=1 $(PY) -m pytest -p notebook_outputs --nbval-lax \
 	--nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider
-test unit-tests notebook-tests notebook-tests-chained notebook-tests-alone: export OMP_WAIT_POLICY = PASSIVE
+test unit-tests notebook-tests notebook-tests-chained notebook-tests-alone unit-tests-then-alone: export OMP_WAIT_POLICY = PASSIVE
 
 test: setup $(MODELOPT_SETUP)
 	@echo "notebooks 00-06, and the unit tests then notebook 07, run side by side; each log appears when its job ends"
 	@$(MAKE) --no-print-directory -j2 --output-sync=target notebook-tests-chained unit-tests-then-alone
 
+UNIT_TESTS = TIMEFORMAT='unit tests took %0R s'; time $(PY) -m pytest tests
+ALONE_TESTS = rm -rf $(TEST_ARTIFACTS)-alone; TIMEFORMAT='notebook tests (07) took %0R s'; \
+	time TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS)-alone $(NBVAL) $(NOTEBOOKS_ALONE)
+
 unit-tests: setup $(MODELOPT_SETUP)
-	@TIMEFORMAT='unit tests took %0R s'; time $(PY) -m pytest tests
+	@$(UNIT_TESTS)
 
 ## Every notebook, one after another, in one job.
 notebook-tests: setup $(MODELOPT_SETUP)
@@ -81,11 +85,12 @@ notebook-tests-chained: setup $(MODELOPT_SETUP)
 	@TIMEFORMAT='notebook tests (00-06) took %0R s'; time TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS) $(NBVAL) $(NOTEBOOKS_CHAINED)
 
 notebook-tests-alone: setup $(MODELOPT_SETUP)
-	rm -rf $(TEST_ARTIFACTS)-alone
-	@TIMEFORMAT='notebook tests (07) took %0R s'; time TUTORIAL_ARTIFACTS=$(TEST_ARTIFACTS)-alone $(NBVAL) $(NOTEBOOKS_ALONE)
+	@$(ALONE_TESTS)
 
+# One recipe, so notebook 07 starts only when the unit tests end; it runs even when a unit test failed, and the target
+# fails if either did.
 unit-tests-then-alone: setup $(MODELOPT_SETUP)
-	@$(MAKE) --no-print-directory unit-tests notebook-tests-alone
+	@$(UNIT_TESTS); unit=$$?; $(ALONE_TESTS); alone=$$?; exit $$(( unit || alone ))
 
 ## Copy the times of the committed run records into the notebook headers, README and WORKSHOP.md.
 times: setup

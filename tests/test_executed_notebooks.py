@@ -19,13 +19,18 @@ FINISHED = re.compile(r"^(\d\d_\w+) finished in (\d+) s", re.M)
 
 
 # Outputs a run produced before the bug behind them was fixed, kept as produced (the folder's README says so):
-# (copy, cell) -> the endings of the problems the check finds there, and why they are there.
+# (copy, cell) -> a text that each allowed problem there contains, and why they are there.
 KNOWN_DEFECTS = {
     ("executed-full-profile/06_routes_after_eager_mode.ipynb", 13): (
-        ("return cls.__new__(cls, *args)", "/usr/lib/python3.12/copyreg.py"),
+        ("FutureWarning: `isinstance(treespec, LeafSpec)` is deprecated",
+         "a path of the machine that ran it: /usr/lib/python3.12/copyreg.py"),
         "torch 2.11 (the GPU machine's, not the pin) warned from torchao's PT2E prepare; filtered since in "
         "quantization_routes.quantize_pt2e"),
 }
+
+
+def allowed(copy: str, index: int, problem: str) -> bool:
+    return any(text in problem for text in KNOWN_DEFECTS.get((copy, index), ((),))[0])
 
 
 def test_there_are_executed_copies_of_every_notebook():
@@ -45,12 +50,11 @@ def test_an_executed_copy_shows_nothing_a_learner_should_not_see(path):
     copy = f"{path.parent.name}/{path.name}"
     problems = [f"cell {index}: {problem}" for index, cell in enumerate(cells) if cell["cell_type"] == "code"
                 for problem in output_problems(cell.get("outputs", []))
-                if not problem.endswith(KNOWN_DEFECTS.get((copy, index), (("\0",),))[0])]
+                if not allowed(copy, index, problem)]
     assert not problems, "\n".join(problems)
-    for (known_copy, index), (endings, _) in KNOWN_DEFECTS.items():  # a known defect is still there, or gets deleted here
+    for (known_copy, index), (texts, _) in KNOWN_DEFECTS.items():  # a known defect is still there, or gets deleted here
         if known_copy == copy:
-            assert {ending for ending in endings for problem in output_problems(cells[index]["outputs"])
-                    if problem.endswith(ending)} == set(endings)
+            assert {text for text in texts for problem in output_problems(cells[index]["outputs"]) if text in problem} == set(texts)
     unrun = [index for index, cell in enumerate(cells) if cell["cell_type"] == "code" and cell.get("execution_count") is None]
     assert not unrun, f"cells never executed: {unrun}"
 

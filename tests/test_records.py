@@ -23,3 +23,9 @@ def test_the_ci_record_takes_each_parts_time_from_the_lines_the_makefile_prints(
     assert (record["unit_tests_seconds"], record["notebook_tests_00_06_seconds"], record["notebook_tests_07_seconds"]) == (305, 455, 101)
     assert record["total_seconds"] == 650 and record["summaries"] == ["549 passed, 1 skipped in 300.1s", "17 passed in 99.0s"]
     assert records.ci_run_record("", 1, 2)["unit_tests_seconds"] is None  # a part that printed nothing has no time
+
+
+def test_the_makefile_prints_the_lines_the_ci_record_reads():
+    makefile = (records.REPO_ROOT / "Makefile").read_text()
+    for label in ("unit tests took %0R s", "notebook tests (00-06) took %0R s", "notebook tests (07) took %0R s"):
+        assert f"TIMEFORMAT='{label}'" in makefile, label
