@@ -106,8 +106,14 @@ tensorrt-notebook: setup
 	$(PY) tools/run_tensorrt_notebook.py
 
 ## NVIDIA ModelOpt's own virtual environment (notebooks 05 and 06).
-modelopt-setup: setup
+# A file target: once the environment holds tools/run_modelopt.py's requirements (the tool writes the marker, make
+# touches it), make skips the check until the tool changes.
+MODELOPT_MARKER := $(or $(MODELOPT_VENV),.venv-modelopt)/.modelopt-installed
+modelopt-setup: $(MODELOPT_MARKER)
+
+$(MODELOPT_MARKER): tools/run_modelopt.py | setup
 	$(PY) tools/run_modelopt.py setup
+	touch $@
 
 ## Mutation testing of the lesson code in helpers/; writes results/mutation/mutation_report.md. Long (see the
 ## report for its time on 2 cores), so not part of `make test` or CI.
