@@ -81,13 +81,9 @@ def commands_table(laptop: dict | None, ci: dict | None) -> str:
         lines.append(f"| `make tutorial` | notebooks {laptop['notebooks'][0]['notebook'][:2]}-{laptop['notebooks'][-1]['notebook'][:2]}, "
                      f"quick profile ({where(laptop)}) | {duration(round(total))} of notebooks, installs excluded |")
     if ci:
-        if "notebook_tests_07_seconds" in ci:  # records since notebook 07 runs after the unit tests
-            parts = (f"notebooks 00-06 {duration(ci['notebook_tests_00_06_seconds'])} beside unit tests "
-                     f"{duration(ci['unit_tests_seconds'])} then notebook 07 {duration(ci['notebook_tests_07_seconds'])}")
-        else:
-            parts = (f"unit tests {duration(ci['unit_tests_seconds'])} and notebook tests "
-                     f"{duration(ci['notebook_tests_seconds'])}, side by side")
-        lines.append(f"| `make test` | {parts}, ModelOpt's environment present, as `.ci/run` calls it ({where(ci)}) | "
+        lines.append(f"| `make test` | notebooks 00-06 {duration(ci['notebook_tests_00_06_seconds'])} beside unit tests "
+                     f"{duration(ci['unit_tests_seconds'])} then notebook 07 {duration(ci['notebook_tests_07_seconds'])}, "
+                     f"ModelOpt's environment present, as `.ci/run` calls it ({where(ci)}) | "
                      f"{duration(ci['test_seconds'])}, installs excluded |")
         lines.append(f"| `bash .ci/run` | installs {duration(ci['install_seconds'])} and `make test` | {duration(ci['total_seconds'])} |")
     return "\n".join(lines)
