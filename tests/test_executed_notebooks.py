@@ -17,15 +17,17 @@ RUNS = [REPO_ROOT / "results" / "executed-full-profile", REPO_ROOT / "results" /
 COPIES = [path for folder in RUNS for path in sorted(folder.glob("[0-9][0-9]_*.ipynb"))]
 FINISHED = re.compile(r"^(\d\d_\w+) finished in (\d+) s", re.M)
 
-
-# Outputs a run produced before the bug behind them was fixed, kept as produced (the folder's README says so):
-# (copy, cell) -> a text that each allowed problem there contains, and why they are there.
+# Outputs the GPU run (commit 903c416) produced before the cause behind them was fixed, kept as produced (the folder's
+# README says so): (copy, cell) -> the texts its problems there contain (each must still be there), and why.
 KNOWN_DEFECTS = {
     ("executed-full-profile/06_routes_after_eager_mode.ipynb", 13): (
         ("FutureWarning: `isinstance(treespec, LeafSpec)` is deprecated",
          "a path of the machine that ran it: /usr/lib/python3.12/copyreg.py"),
-        "torch 2.11 (the GPU machine's, not the pin) warned from torchao's PT2E prepare; filtered since in "
-        "quantization_routes.quantize_pt2e"),
+        "torch 2.11 (the GPU machine's, not the pin) warned in the PT2E cell; filtered since in both "
+        "quantization_routes.quantize_pt2e and export_pt2e_onnx"),
+    ("executed-full-profile/07_when_ptq_is_not_enough.ipynb", 16): (
+        ("3 progress bars in one cell",),
+        "one bar per k (the full profile's evaluations); the cell shows one bar over its loop since"),
 }
 
 
@@ -34,14 +36,12 @@ def allowed(copy: str, index: int, problem: str) -> bool:
 
 
 def test_there_are_executed_copies_of_every_notebook():
-    """The laptop run holds every notebook; the GPU run those its record lists, and its README names the others."""
+    """Both runs hold every notebook, and each run record lists exactly the copies beside it."""
     names = sorted(path.name for path in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    laptop, gpu = RUNS[1], RUNS[0]
-    assert sorted(path.name for path in laptop.glob("[0-9][0-9]_*.ipynb")) == names
-    ran = sorted(run["notebook"] for run in json.loads((gpu / "run_info.json").read_text())["notebooks"])
-    assert sorted(path.name for path in gpu.glob("[0-9][0-9]_*.ipynb")) == ran and ran == names[:len(ran)]
-    readme = (gpu / "README.md").read_text()
-    assert all(f"`{Path(name).stem}`" in readme for name in names[len(ran):]), "the README must name each missing copy"
+    for folder in RUNS:
+        assert sorted(path.name for path in folder.glob("[0-9][0-9]_*.ipynb")) == names, folder
+        ran = sorted(run["notebook"] for run in json.loads((folder / "run_info.json").read_text())["notebooks"])
+        assert ran == names, folder
 
 
 @pytest.mark.parametrize("path", COPIES, ids=lambda path: f"{path.parent.name}/{path.name}")
@@ -49,8 +49,7 @@ def test_an_executed_copy_shows_nothing_a_learner_should_not_see(path):
     cells = json.loads(path.read_text())["cells"]
     copy = f"{path.parent.name}/{path.name}"
     problems = [f"cell {index}: {problem}" for index, cell in enumerate(cells) if cell["cell_type"] == "code"
-                for problem in output_problems(cell.get("outputs", []))
-                if not allowed(copy, index, problem)]
+                for problem in output_problems(cell.get("outputs", [])) if not allowed(copy, index, problem)]
     assert not problems, "\n".join(problems)
     for (known_copy, index), (texts, _) in KNOWN_DEFECTS.items():  # a known defect is still there, or gets deleted here
         if known_copy == copy:
