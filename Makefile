@@ -57,12 +57,15 @@ learner-notebooks: setup
 ## checked (tests/notebook_outputs.py). Two jobs side by side, each log appearing when its job ends: notebooks 00-06
 ## (they read each other's files, so one after another), and the unit tests followed by the notebooks that read nothing
 ## another notebook wrote (07). OMP_WAIT_POLICY=PASSIVE: torch's idle threads sleep instead of spinning, so the two
-## jobs do not steal each other's cores (the README's table gives the time CI measured).
+## jobs do not steal each other's cores; in `make test` each job gets half of the cores (OMP_NUM_THREADS, which
+## PyTorch and helpers/onnx_runtime.py follow). The README's table gives the time CI measured.
 NOTEBOOKS_ALONE := notebooks/07_when_ptq_is_not_enough.ipynb
 NOTEBOOKS_CHAINED := $(filter-out $(NOTEBOOKS_ALONE),$(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb)))
 NBVAL := $(TRT_DOUBLE) TUTORIAL_PROFILE=test TQDM_DISABLE=1 $(PY) -m pytest -p notebook_outputs --nbval-lax \
 	--nbval-current-env --nbval-cell-timeout=1200 -p no:cacheprovider
 test unit-tests notebook-tests notebook-tests-chained notebook-tests-alone unit-tests-then-alone: export OMP_WAIT_POLICY = PASSIVE
+TEST_THREADS := $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 1 ? n / 2 : 1 )))
+test: export OMP_NUM_THREADS = $(TEST_THREADS)
 
 test: setup $(MODELOPT_SETUP)
 	@echo "notebooks 00-06, and the unit tests then notebook 07, run side by side; each log appears when its job ends"

@@ -3,6 +3,7 @@ by default; ``optimized=True`` (for speed only) turns on rewrites whose INT8 ker
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,13 @@ from .onnx_export import predict_in_batches, read_metadata
 
 
 def onnxruntime_session(path: Path, optimized: bool = False):
-    """A CPU ONNX Runtime session (run as written unless ``optimized``), with a clear error for files it refuses."""
+    """A CPU ONNX Runtime session (run as written unless ``optimized``; as many threads as $OMP_NUM_THREADS says, if
+    set), with a clear error for files it refuses."""
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # the CPU-thread limit PyTorch follows, for ONNX Runtime too
+        options.intra_op_num_threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
     if not optimized:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import warnings
 
@@ -497,6 +498,8 @@ class ICudaEngine:
         if self._session is None:
             options = onnxruntime.SessionOptions()
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+            if os.environ.get("OMP_NUM_THREADS", "").isdigit():  # as helpers/onnx_runtime.py does
+                options.intra_op_num_threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
             self._session = onnxruntime.InferenceSession(self._model_bytes, options, providers=["CPUExecutionProvider"])
         names = [output.name for output in self._session.get_outputs()]
         return dict(zip(names, self._session.run(names, feeds)))
