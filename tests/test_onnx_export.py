@@ -78,3 +78,15 @@ def test_sessions_run_graphs_as_written_unless_asked(exported):
     optimized = onnx_runtime.onnxruntime_session(path, optimized=True).get_session_options().graph_optimization_level
     assert as_written == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     assert optimized != ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+
+
+@pytest.mark.parametrize("setting, threads", [("1", 1), ("3", 3), ("0", 1), (None, 0), ("many", 0)])
+def test_sessions_take_their_thread_count_from_omp_num_threads(exported, monkeypatch, setting, threads):
+    """make test gives each of its two jobs half the cores through OMP_NUM_THREADS; unset (or not a number), ONNX
+    Runtime keeps its own default (0: one thread per physical core)."""
+    _, path, _ = exported
+    if setting is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", setting)
+    assert onnx_runtime.onnxruntime_session(path).get_session_options().intra_op_num_threads == threads
