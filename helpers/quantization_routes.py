@@ -178,8 +178,8 @@ def calibrate_exported(prepared: GraphModule, images: Split, batch_size: int = 1
     return len(inputs)
 
 
-# torch 2.11 (not the pin) warns when it copies a pytree LeafSpec, on the H200 run from notebook 06's PT2E cell (which
-# of prepare or the exporter's decompositions was not told apart there); the pinned torch does not warn.
+# torch 2.11 (the GPU machine's, not the pin) warns when it copies a pytree LeafSpec: notebook 06's PT2E cell printed it
+# on the H200, and that cell runs both functions below, so both filter it. The pinned torch does not warn.
 LEAFSPEC_WARNING = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
 
 
