@@ -27,7 +27,7 @@ endif
 # pycuda (tests/trt_double), so every engine line runs in CI; nothing the double makes leaves the test run.
 TRT_DOUBLE := PYTHONPATH=$(CURDIR)/tests/trt_double:$(CURDIR)/tests TRT_CONTRACT_DOUBLE=1 TRT_DOUBLE_RELEASE=11
 
-.PHONY: setup tutorial executed-notebooks learner-notebooks test unit-tests notebook-tests notebook-tests-chained \
+.PHONY: setup check tutorial executed-notebooks learner-notebooks test unit-tests notebook-tests notebook-tests-chained \
 	notebook-tests-alone unit-tests-then-alone renders modelopt-setup \
 	mutation tensorrt-notebook times clean
 
@@ -38,6 +38,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
+
+## What this machine has for the series and what each missing piece costs (notebook 00 shows the same); exits 1
+## when a piece notebooks 01-03 need is missing: the instructor's check of each laptop before a workshop.
+check: setup
+	$(PY) tools/check_environment.py
 
 ## Run every notebook in order, headless; executed copies land in artifacts/<profile>/executed/.
 tutorial: setup $(MODELOPT_SETUP)

@@ -1,5 +1,6 @@
-"""What this machine has for the tutorial and what each missing piece costs (notebook 00), whether a browser (Netron
-renders) and ModelOpt's environment are here (notebooks 03-06), and ``machine_record()`` for every results file."""
+"""What the machine has: package versions, import problems, the CPU and its INT8 instruction sets, whether a browser
+(Netron renders, notebooks 03 and 05) and ModelOpt's environment (notebooks 05 and 06) are here, and ``machine_record()``
+for every results file. tools/check_environment.py (notebook 00) builds its checks from these."""
 
 from __future__ import annotations
 
@@ -12,13 +13,11 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .config import REPO_ROOT, shown_path
-from .data import ARCHIVE_ENV, data_dir
+from .config import REPO_ROOT
 
 CHROMIUM_ENV = "NETRON_CHROMIUM"
 MODELOPT_VENV_ENV = "MODELOPT_VENV"
@@ -26,14 +25,6 @@ MODELOPT_INSTALLED_MARKER = ".modelopt-installed"  # written by `python tools/ru
 # CPU flags that decide ONNX Runtime's INT8 kernels (notebook 03): AVX2 u8 x s8 products can saturate, the others not.
 INT8_INSTRUCTION_SETS = {"avx2": "AVX2", "avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
                          "asimddp": "ARM dot product"}
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-    cost_if_missing: str  # what the learner loses without it ("" when nothing)
 
 
 def package_version(distribution: str) -> str | None:
@@ -78,52 +69,6 @@ def int8_instruction_sets(flags: set[str] | None = None) -> dict[str, bool]:
     """Which of the INT8-relevant instruction sets this CPU has, by readable name."""
     flags = cpu_flags() if flags is None else flags
     return {name: flag in flags for flag, name in INT8_INSTRUCTION_SETS.items()}
-
-
-def check_core_packages() -> list[Check]:
-    needed_by = {"torch": "every notebook", "torchvision": "01 (data, model)", "onnx": "01-05",
-                 "onnxruntime": "01-05 (CPU reference executor)", "onnx-graphsurgeon": "03, 05",
-                 "matplotlib": "every plot", "numpy": "everything", "netron": "03, 05 (graph renders)",
-                 "playwright": "03, 05 (drives Chromium for renders)"}
-    versions = {name: package_version(name) for name in needed_by}
-    return [Check(name, version is not None, version or "not installed",
-                  "" if version else f"needed by notebook {needed_by[name]}: run `make setup`")
-            for name, version in versions.items()]
-
-
-def check_quantized_engine() -> Check:
-    engines = torch.backends.quantized.supported_engines
-    xnnpack = bool(getattr(torch._C, "_is_xnnpack_enabled", lambda: False)())
-    ok = "qnnpack" in engines
-    return Check("qnnpack engine", ok, f"engines {engines}; XNNPACK {'on' if xnnpack else 'off'}",
-                 "" if ok else "notebook 02 cannot quantize: install the pinned torch build")
-
-
-def check_gpu() -> Check:
-    if not torch.cuda.is_available():
-        return Check("CUDA GPU", False, f"none visible to torch {torch.__version__}",
-                     "training the full profile would take many hours; the series defaults to the laptop path "
-                     "(notebook 01 shows training on a subset, then continues with the shipped model); "
-                     "notebook 04 measures CPU only (no TensorRT, no GPU baselines)")
-    properties = torch.cuda.get_device_properties(0)
-    return Check("CUDA GPU", True,
-                 f"{properties.name}, {properties.total_memory / 2**30:.0f} GiB, CUDA {torch.version.cuda}", "")
-
-
-def _import_check(name: str, module: str, version, cost_if_missing: str) -> Check:
-    problem = import_problem(module)
-    return Check(name, True, version(), "") if problem is None else Check(name, False, problem, cost_if_missing)
-
-
-def check_tensorrt() -> Check:
-    return _import_check("TensorRT", "tensorrt", lambda: f"tensorrt {sys.modules['tensorrt'].__version__}",
-                         "notebook 04 skips engine builds, engine accuracy and TensorRT timings "
-                         "(install with `pip install tensorrt` on a machine with an NVIDIA GPU)")
-
-
-def check_pycuda() -> Check:
-    return _import_check("pycuda", "pycuda.driver", lambda: f"pycuda {package_version('pycuda')}",
-                         "notebook 04 cannot run TensorRT engines (install `pycuda`, or conda-forge's binary)")
 
 
 def chromium_executable() -> str | None:
@@ -172,58 +117,6 @@ def modelopt_unavailable_reason() -> str | None:
         return (f"ModelOpt's virtual environment ({venv.name}) is not installed; `make modelopt-setup` makes it "
                 "(about 6.5 GB, 2 minutes)")
     return None
-
-
-def check_browser() -> Check:
-    """The same test notebooks 03 and 05 make before rendering."""
-    reason = browser_unavailable_reason()
-    if reason is None:
-        return Check("headless browser", True, f"{Path(chromium_executable()).name} via playwright, for Netron", "")
-    return Check("headless browser", False, reason,
-                 "notebooks 03 and 05 show the committed Netron renders instead of renders of your own models")
-
-
-def check_dataset() -> Check:
-    archive = os.environ.get(ARCHIVE_ENV, "").strip()
-    if archive:
-        ok = Path(archive).expanduser().is_file()
-        return Check("CIFAR-10", ok, f"{ARCHIVE_ENV} names {Path(archive).name}" + ("" if ok else " (file not found)"),
-                     "" if ok else f"fix {ARCHIVE_ENV} or unset it to download with torchvision")
-    downloaded = (data_dir() / "torchvision" / "cifar-10-batches-py").is_dir()
-    return Check("CIFAR-10", True, "already downloaded by torchvision" if downloaded else
-                 f"will be downloaded by torchvision into {shown_path(data_dir())} (about 170 MB)", "")
-
-
-def run_all_checks() -> list[Check]:
-    return [*check_core_packages(), check_quantized_engine(), check_gpu(), check_tensorrt(), check_pycuda(),
-            check_browser(), check_dataset()]
-
-
-def format_checks(checks: list[Check]) -> str:
-    """A plain-text table: name, status, detail; then what each missing piece costs."""
-    width = max(len(check.name) for check in checks)
-    lines = [f"{check.name:<{width}}  {'ok' if check.ok else 'MISSING':<7}  {check.detail}" for check in checks]
-    missing = [f"  - {check.name}: {check.cost_if_missing}" for check in checks if not check.ok]
-    return "\n".join(lines + (["", "What the missing pieces cost you:", *missing] if missing
-                              else ["", "Everything is here: every notebook runs in full."]))
-
-
-def version_differences(pins: dict[str, str] | None = None) -> list[dict]:
-    """One row per dependency pinned in pyproject.toml (or ``pins``): requirement, running version, whether it fits."""
-    from packaging.requirements import Requirement
-    from packaging.specifiers import SpecifierSet
-    if pins is None:
-        pyproject = (REPO_ROOT / "pyproject.toml").read_text()
-        block = re.search(r"^dependencies = \[(.*?)^\]", pyproject, re.S | re.M).group(1)
-        pins = {req.name: str(req.specifier) for req in map(Requirement, re.findall(r'^\s*"([^"]+)"', block, re.M))}
-    rows = []
-    for name, requirement in pins.items():
-        running = package_version(name)
-        release = running.split("+")[0] if running else None  # torch's "+cu130" build tag is no version difference
-        satisfied = release is not None and SpecifierSet(requirement).contains(release, prereleases=True)
-        rows.append({"package": name, "pinned": requirement, "running": running or "not installed",
-                     "as pinned": "yes" if satisfied else "NO"})
-    return rows
 
 
 def machine_record() -> dict:
