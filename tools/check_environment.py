@@ -4,7 +4,8 @@
 
 Every line is checked when it runs: an import, a version, a device query. It exits with status 1, naming what to
 install, when a piece notebooks 01-03 cannot do without is missing (a core package, the qnnpack engine), so that a
-workshop can check each laptop from the shell before anyone opens a notebook.
+workshop can check each laptop from the shell before anyone opens a notebook. It runs in the project's environment
+(torch and numpy installed: `make check` runs `make setup` first).
 """
 
 from __future__ import annotations
