@@ -25,6 +25,7 @@ from packaging.specifiers import SpecifierSet  # noqa: E402
 
 from helpers.config import shown_path  # noqa: E402
 from helpers.data import ARCHIVE_ENV, data_dir  # noqa: E402
+from helpers.display import Table  # noqa: E402
 from helpers.envcheck import browser_unavailable_reason, chromium_executable, cpu_description, import_problem, package_version  # noqa: E402
 
 # Without these notebooks 01-03 cannot run at all; everything else costs a part of the series (the check says which).
@@ -137,12 +138,11 @@ def version_differences(pins: dict[str, str] | None = None) -> list[dict]:
 
 def format_versions(rows: list[dict]) -> str:
     """The version rows as a plain-text table, then one line saying what differs."""
-    widths = {key: max(len(key), *(len(row[key]) for row in rows)) for key in rows[0]}
-    lines = ["  ".join(f"{row[key]:<{widths[key]}}" for key in widths).rstrip() for row in [dict(zip(widths, widths)), *rows]]
+    table = repr(Table(rows))
     differing = [row for row in rows if row["as pinned"] != "yes"]
     if not differing:
-        return "\n".join([*lines, "", f"All {len(rows)} pinned packages run as pinned."])
-    return "\n".join([*lines, "", f"{len(differing)} of {len(rows)} differ from the pins: "
+        return f"{table}\n\nAll {len(rows)} pinned packages run as pinned."
+    return "\n".join([table, "", f"{len(differing)} of {len(rows)} differ from the pins: "
                       + ", ".join(f"{row['package']} {row['running']}" for row in differing),
                       "Expect small differences from the README's numbers; where the behaviour itself depends on the "
                       "version (notebook 02: which activation types qnnpack runs), the notebook shows what your version "
