@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
@@ -149,8 +150,10 @@ def layer_sqnr_bars(sqnr_by_layer: dict[str, float], highlight: int = 3,
 
 def layer_sensitivity_bars(kl_by_layer: dict[str, float], title: str) -> plt.Figure:
     """Notebook 07: one horizontal bar per layer, most sensitive on top (KL divergence from FP32, log scale)."""
-    figure, _ = _layer_bars(list(kl_by_layer.values()), list(kl_by_layer), {0, 1, 2}, title, xscale="log",
-                            xlabel="KL divergence of the logits from FP32 (log scale, higher = more sensitive)")
+    figure, axis = _layer_bars(list(kl_by_layer.values()), list(kl_by_layer), {0, 1, 2}, title, xscale="log",
+                               xlabel="KL divergence of the logits from FP32 (log scale, higher = more sensitive)")
+    axis.legend(handles=[matplotlib.patches.Patch(color=COLORS["int8"], label="the three most sensitive layers")],
+                loc="lower right")
     figure.tight_layout()
     return figure
 

@@ -56,6 +56,9 @@ def test_sensitivity_bars_put_the_most_sensitive_layer_on_top_in_the_int8_colour
     assert axis.get_xscale() == "log" and axis.get_ylim()[0] > axis.get_ylim()[1]  # first row on top
     colours = [patch.get_facecolor() for patch in axis.patches]
     assert colours[:3] == [colours[0]] * 3 and colours[3] != colours[0]
+    legend = axis.get_legend()  # the red bars say what they are
+    assert [text.get_text() for text in legend.get_texts()] == ["the three most sensitive layers"]
+    assert legend.get_patches()[0].get_facecolor() == colours[0]
 
 
 def test_the_mixed_precision_curve_shows_each_point_with_its_interval_and_the_fp32_band():
