@@ -116,7 +116,7 @@ def accuracy_bars(accuracies: dict[str, float], title: str = "Top-1 accuracy on 
     else:
         axis.set_ylim(0, 1)
     axis.set(title=title, ylabel="accuracy (bars: 95 % interval)" if intervals else "accuracy")
-    axis.tick_params(axis="x", rotation=15)
+    plt.setp(axis.get_xticklabels(), rotation=15, ha="right", rotation_mode="anchor")  # each name ends under its bar
     figure.tight_layout()
     return figure
 

@@ -44,6 +44,8 @@ def test_accuracy_bars_span_the_intervals_they_draw():
     assert [text.get_text() for text in axis.texts] == ["0.9300", "0.9200"]
     assert axis.get_ylim() == pytest.approx((0.85, 0.97))
     assert axis.get_ylabel() == "accuracy (bars: 95 % interval)"
+    labels = axis.get_xticklabels()  # slanted, each ending under its own bar, so long names do not run into each other
+    assert [(label.get_rotation(), label.get_ha(), label.get_rotation_mode()) for label in labels] == [(15, "right", "anchor")] * 2
     zoomed = plotting.accuracy_bars({"FP32": 0.93, "INT8": 0.92}).axes[0]
     assert zoomed.get_ylim() == pytest.approx((0.90, 0.94)) and zoomed.get_ylabel() == "accuracy"
 
