@@ -119,8 +119,10 @@ def show_side_by_side(images: dict[str, Path], legend: dict[str, str] | None = N
 
 
 def run_tool(script: str, *arguments: str, tail: int = 12) -> str:
-    """Run ``python tools/<script> <arguments>``, print its last ``tail`` lines and return its whole output."""
-    print("$ python " + " ".join([f"tools/{script}", *(config.shown_path(argument) for argument in arguments)]))
+    """Run ``python tools/<script> <arguments>``, print its last ``tail`` lines and return its whole output. The
+    command is printed with paths (``Path`` arguments) relative to the repository, other arguments as they are."""
+    shown = [config.shown_path(argument) if isinstance(argument, Path) else str(argument) for argument in arguments]
+    print("$ python " + " ".join([f"tools/{script}", *shown]))
     result = subprocess.run([sys.executable, str(config.REPO_ROOT / "tools" / script), *map(str, arguments)],
                             capture_output=True, text=True, cwd=config.REPO_ROOT)
     output = (result.stdout + result.stderr).strip()
