@@ -16,10 +16,9 @@ from torch.ao.quantization import (DeQuantStub, FakeQuantize, MinMaxObserver, Mo
                                    QuantStub, QuantWrapper, disable_observer, prepare_qat)
 
 from . import quantization as quant
-from .benchmark import strict_fp32
 from .config import REPO_ROOT, TutorialError
 from .data import Split, batches, normalize, sha256_of, to_tensor
-from .training import train_step
+from .training import strict_fp32, train_step
 
 WEIGHT_BITS = 5
 # The QAT model shipped for the laptop path: made by `python tools/train_qat.py` on a GPU (provenance inside).

@@ -113,7 +113,10 @@ ARTIFACTS = {key: (file_name, notebook) for notebook, files in {
     "03_graph_surgery.ipynb": {"int8_onnx_fixed": "resnet18_int8_trt.onnx", "surgery_report": "surgery_report.json"},
     "04_tensorrt_engines.ipynb": {"fp16_onnx": "resnet18_fp16.onnx", "benchmark_results": "benchmark.json",
                                   "int8_onnx_fused": "resnet18_int8_trt_fused_residuals.onnx",  # 05 explains it
-                                  "int8_fp16_onnx": "resnet18_int8_fp16_trt.onnx"},
+                                  "int8_fp16_onnx": "resnet18_int8_fp16_trt.onnx", "fp32_plan": "resnet18_fp32.plan",
+                                  "fp16_plan": "resnet18_fp16.plan", "int8_plan": "resnet18_int8.plan",
+                                  "int8_fp16_plan": "resnet18_int8_fp16.plan",
+                                  "int8_fused_plan": "resnet18_int8_fused_residuals.plan"},
     "05_qdq_placement_vs_modelopt.ipynb": {"modelopt_comparison": "modelopt_comparison.json"},
     "06_routes_after_eager_mode.ipynb": {"pt2e_onnx": "resnet18_int8_pt2e.onnx", "routes_report": "routes_report.json"},
     "07_when_ptq_is_not_enough.ipynb": {"beyond_ptq_report": "beyond_ptq_report.json"},

@@ -7,8 +7,6 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class TimingPlan:
@@ -53,22 +51,3 @@ def time_gpu_iterations(step: Callable[[], None], new_event: Callable[[], object
         wall_seconds = time.perf_counter() - started
         if len(pairs) >= timing.min_iterations and wall_seconds >= timing.min_seconds:
             return [float(elapsed_ms(start, end)) for start, end in pairs], wall_seconds, warmup
-
-
-def latency_statistics(latencies_ms: list[float], batch_size: int, wall_seconds: float | None = None) -> dict:
-    """Mean, median, percentiles, min, max and std of per-iteration latencies (ms), and throughput in images/s."""
-    values = np.asarray(latencies_ms, dtype=float)
-    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(f"Latencies must be a non-empty list of finite, non-negative numbers, got {latencies_ms!r}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    median = float(np.median(values))
-    record = {"iterations": int(values.size), "mean_ms": float(values.mean()), "median_ms": median,
-              **{f"p{q}_ms": float(np.percentile(values, q)) for q in (90, 95, 99)},
-              "min_ms": float(values.min()), "max_ms": float(values.max()), "std_ms": float(values.std()),
-              "throughput_images_per_s": batch_size * 1000.0 / median if median > 0 else float("inf")}
-    if wall_seconds is not None:
-        record["wall_seconds"] = float(wall_seconds)
-        record["wall_throughput_images_per_s"] = (batch_size * values.size / wall_seconds if wall_seconds > 0
-                                                  else float("inf"))
-    return record

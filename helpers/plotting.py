@@ -199,6 +199,13 @@ def _against_batch(rows: list[dict], value_key: str, title: str, subtitle: str, 
     return figure
 
 
+def rows_for_plot(measurements: list[dict], data_copy: str, launch: str = "eager") -> list[dict]:
+    """Notebook 04: the rows of one data-copy setting and launch mode ("eager" or "CUDA graph"), CPU rows in every
+    eager plot."""
+    return [row for row in measurements if row["data_copy"] in (data_copy, "n/a (CPU)")
+            and row.get("launch", "eager") == launch]
+
+
 def latency_vs_batch(rows: list[dict], subtitle: str = "") -> plt.Figure:
     """Notebook 04: median latency per batch against batch size, with the p99 as a shaded band."""
     return _against_batch(rows, "median_ms", "Latency per batch (median; band up to p99)", subtitle,

@@ -1,5 +1,6 @@
-"""TensorRT engines from ONNX files: build, load, run, time and inspect (notebook 04), for the TensorRT 10.12+ and 11.x
-API: strongly typed networks, one optimization profile per batch size, pycuda buffers on PyTorch's primary context."""
+"""TensorRT engines from ONNX files: build, load, run and inspect (notebook 04; tools/benchmark.py times them), for the
+TensorRT 10.12+ and 11.x API: strongly typed networks, one optimization profile per batch size, pycuda buffers on
+PyTorch's primary context."""
 
 from __future__ import annotations
 
@@ -12,16 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .config import TutorialError, written_atomically
 from .envcheck import import_problem
-from .gpu_timing import TimingPlan, time_gpu_iterations
 from .onnx_export import INPUT_NAME, predict_in_batches, read_metadata
 
 MINIMUM_TENSORRT = (10, 12)
 DEFAULT_WORKSPACE_BYTES = 2 << 30  # 2 GiB: far more than ResNet18 at batch 512 needs
 DEFAULT_PROFILE_BATCHES = (1, 32, 512)
+# The engines notebook 04 builds: precision -> (the ONNX file's artifact key, the plan's artifact key)
+ENGINES = {"FP32": ("fp32_onnx", "fp32_plan"), "FP16": ("fp16_onnx", "fp16_plan"),
+           "INT8": ("int8_onnx_fixed", "int8_plan"), "INT8 + FP16": ("int8_fp16_onnx", "int8_fp16_plan"),
+           "INT8 (fused residuals)": ("int8_onnx_fused", "int8_fused_plan")}
 INSTALL_HINT = ("on a machine with an NVIDIA GPU: `pip install tensorrt` (CUDA 13) or `pip install tensorrt-cu12`, "
                 "and `pip install pycuda` (or `conda install -c conda-forge pycuda`)")
 
@@ -279,12 +282,6 @@ def set_batch_size(session: EngineSession, batch_size: int) -> None:
                                 f"optimization profile {index} {session.profiles[index]} (min, opt, max).")
 
 
-def active_profile(session: EngineSession) -> dict:
-    """The optimization profile the session runs with now, for result records."""
-    low, opt, high = session.profiles[session.active_profile]
-    return {"index": session.active_profile, "min": low, "opt": opt, "max": high}
-
-
 def host_view(session: EngineSession, tensor: IOTensor) -> np.ndarray:
     """The part of a tensor's host buffer that the current shapes use: shape x itemsize bytes, no more."""
     shape = tuple(session.context.get_tensor_shape(tensor.name))
@@ -330,70 +327,6 @@ def predict_engine(plan_path: Path, onnx_path: Path, images_uint8_nhwc: np.ndarr
     session = open_session(plan_path)
     return predict_in_batches(images_uint8_nhwc, read_metadata(onnx_path), min(batch_size, session.max_batch),
                               lambda inputs: infer(session, inputs))
-
-
-def prepare_device_input(session: EngineSession, batch_size: int) -> None:
-    """Set the batch size and put an input batch on the device before any timed run, so that no run reads device
-    memory nobody wrote (the "copies excluded" rows never copy inside the loop)."""
-    set_batch_size(session, batch_size)
-    generator = np.random.default_rng(0)
-    for tensor in session.inputs:
-        view = host_view(session, tensor)
-        view[:] = (generator.integers(0, 256, view.shape, dtype=np.uint8) if tensor.dtype is None
-                   else generator.standard_normal(view.shape).astype(tensor.dtype))
-    enqueue_copy_in(session)
-    session.stream.synchronize()
-
-
-def time_engine(session: EngineSession, batch_size: int, timing: TimingPlan, include_copies: bool):
-    """``time_gpu_iterations`` with CUDA events on the engine's stream: without copies trtexec's "GPU Compute Time",
-    ``include_copies`` adds the copies in and out ("Latency")."""
-    cuda = import_pycuda()
-    prepare_device_input(session, batch_size)
-
-    def one_iteration():
-        if include_copies:
-            enqueue_copy_in(session)
-        enqueue_inference(session)
-        if include_copies:
-            enqueue_copy_out(session)
-    return time_gpu_iterations(one_iteration, new_event=cuda.Event, record=lambda event: event.record(session.stream),
-                               elapsed_ms=lambda start, end: end.time_since(start),
-                               synchronize=session.stream.synchronize, timing=timing)
-
-
-def torch_cuda():
-    """``torch.cuda``, whose CUDA-graph capture ``time_engine_cuda_graph`` uses (pycuda cannot capture graphs)."""
-    return torch.cuda
-
-
-def time_engine_cuda_graph(session: EngineSession, batch_size: int, timing: TimingPlan):
-    """Like ``time_engine`` (compute only) but replaying a CUDA graph of the engine, as trtexec 11 does by default;
-    the capture runs on a PyTorch stream (pycuda cannot capture graphs)."""
-    cuda_api = torch_cuda()
-    if not cuda_api.is_available():
-        raise TutorialError("CUDA-graph timing captures the engine with PyTorch, and PyTorch sees no CUDA GPU here "
-                            "(a CPU-only torch build?); the eager rows are timed with time_engine.")
-    prepare_device_input(session, batch_size)  # input on the device, no copy left pending on the engine's stream
-    capture_stream = cuda_api.Stream()
-    if not session.context.execute_async_v3(capture_stream.cuda_stream):  # one run before capture, as TensorRT requires
-        raise TutorialError("execute_async_v3 failed before CUDA graph capture; the log lines above say why.")
-    capture_stream.synchronize()
-    graph, captured, cuda_error = cuda_api.CUDAGraph(), None, None
-    try:
-        with cuda_api.graph(graph, stream=capture_stream, capture_error_mode="thread_local"):
-            captured = session.context.execute_async_v3(capture_stream.cuda_stream)
-    except RuntimeError as error:  # ending an invalidated capture raises; say what failed, not only CUDA's words
-        cuda_error = error
-    if cuda_error or not captured:
-        cuda_said = f"; CUDA said: {(str(cuda_error) or repr(cuda_error)).splitlines()[0]}" if cuda_error else ""
-        raise TutorialError(f"This engine cannot be captured in a CUDA graph (execute_async_v3 during capture returned "
-                            f"{captured}{cuda_said}); time it with time_engine instead.") from cuda_error
-    with cuda_api.stream(capture_stream):
-        return time_gpu_iterations(graph.replay, new_event=lambda: cuda_api.Event(enable_timing=True),
-                                   record=lambda event: event.record(capture_stream),
-                                   elapsed_ms=lambda start, end: start.elapsed_time(end),
-                                   synchronize=capture_stream.synchronize, timing=timing)
 
 
 def engine_layer_information(session: EngineSession) -> dict:

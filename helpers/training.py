@@ -1,10 +1,12 @@
-"""Training and evaluation of the FP32 ResNet18 (notebook 01); ``predict`` and the accuracy functions serve 02-07.
-The recipe: SGD + Nesterov, one-cycle schedule, label smoothing, crop and flip, CutMix, weight averaging."""
+"""Training and evaluation of the FP32 ResNet18 (notebook 01); ``predict`` and the accuracy functions serve 02-07,
+``strict_fp32`` notebook 07's QAT and the benchmark's FP32 baseline. The recipe: SGD + Nesterov, one-cycle schedule,
+label smoothing, crop and flip, CutMix, weight averaging."""
 
 from __future__ import annotations
 
 import random
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -23,6 +25,17 @@ def set_seed(seed: int = SEED) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextmanager
+def strict_fp32():
+    """TF32 off in cuBLAS and cuDNN inside the block, so "FP32" means what it means in the FP32 engine."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 def make_optimizer(model: nn.Module, profile: Profile, steps_per_epoch: int):

@@ -1,9 +1,10 @@
-"""helpers.gpu_timing and helpers.benchmark: trtexec-style timing and statistics, CPU measurements, plots; and
-tools/benchmark.py, their command line with the provenance record."""
+"""helpers.gpu_timing (the timing loop's reference) and tools/benchmark.py (notebook 04's measurements): trtexec-style
+timing and statistics, CPU measurements, plots, the command line and its provenance record."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import benchmark, gpu_timing, plotting, training
+from helpers import config, gpu_timing, plotting, tensorrt_engine, training
 from helpers.config import REPO_ROOT, TutorialError, read_json
 from helpers.onnx_export import export_onnx, model_metadata
 
@@ -31,7 +32,7 @@ def tiny_model():
 
 def test_statistics_of_known_latencies():
     latencies = list(range(1, 101))  # 1..100 ms
-    stats = gpu_timing.latency_statistics(latencies, batch_size=4, wall_seconds=10.1)
+    stats = benchmark_tool.latency_statistics(latencies, batch_size=4, wall_seconds=10.1)
     assert stats["iterations"] == 100
     assert stats["median_ms"] == pytest.approx(50.5)
     assert stats["mean_ms"] == pytest.approx(50.5)
@@ -44,7 +45,7 @@ def test_statistics_of_known_latencies():
 
 
 def test_tail_latency_shows_outliers_the_median_hides():
-    stats = gpu_timing.latency_statistics([1.0] * 95 + [10.0] * 5, batch_size=1)
+    stats = benchmark_tool.latency_statistics([1.0] * 95 + [10.0] * 5, batch_size=1)
     assert stats["median_ms"] == 1.0 and stats["p90_ms"] == 1.0
     assert stats["p99_ms"] == pytest.approx(10.0)
     assert "wall_seconds" not in stats
@@ -53,13 +54,13 @@ def test_tail_latency_shows_outliers_the_median_hides():
 @pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, -2.0]])
 def test_statistics_refuse_bad_latencies(bad):
     with pytest.raises(ValueError, match="non-empty list of finite, non-negative"):
-        gpu_timing.latency_statistics(bad, batch_size=1)
+        benchmark_tool.latency_statistics(bad, batch_size=1)
 
 
 def test_statistics_refuse_an_empty_batch_and_survive_zero_times():
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
-        gpu_timing.latency_statistics([1.0], batch_size=0)
-    stats = gpu_timing.latency_statistics([0.0, 0.0], batch_size=2, wall_seconds=0.0)
+        benchmark_tool.latency_statistics([1.0], batch_size=0)
+    stats = benchmark_tool.latency_statistics([0.0, 0.0], batch_size=2, wall_seconds=0.0)
     assert stats["throughput_images_per_s"] == stats["wall_throughput_images_per_s"] == float("inf")
 
 
@@ -111,17 +112,17 @@ def test_profile_timing_plans():
 
 
 def test_warmup_and_cpu_plan():
-    assert benchmark.warmup_iterations(10) == 3 and benchmark.warmup_iterations(200) == 20
-    assert benchmark.cpu_plan((1, 8, 32, 64, 512), 200) == ((1, 8, 32), benchmark.CPU_MAX_ITERATIONS)
-    assert benchmark.cpu_plan((1, 8, 32), 10) == ((1, 8, 32), 10)
-    assert benchmark.cpu_plan((64, 128), 10) == ((64,), 10)
+    assert benchmark_tool.warmup_iterations(10) == 3 and benchmark_tool.warmup_iterations(200) == 20
+    assert benchmark_tool.cpu_plan((1, 8, 32, 64, 512), 200) == ((1, 8, 32), benchmark_tool.CPU_MAX_ITERATIONS)
+    assert benchmark_tool.cpu_plan((1, 8, 32), 10) == ((1, 8, 32), 10)
+    assert benchmark_tool.cpu_plan((64, 128), 10) == ((64,), 10)
 
 
 def test_cpu_measurements_of_pytorch_and_onnxruntime(tiny_model, tmp_path):
     lines = []
-    rows = benchmark.measure_torch_cpu("PyTorch FP32 (CPU)", "FP32", tiny_model, (1, 4), 3, log=lines.append)
+    rows = benchmark_tool.measure_torch_cpu("PyTorch FP32 (CPU)", "FP32", tiny_model, (1, 4), 3, log=lines.append)
     onnx_path = export_onnx(tiny_model, tmp_path / "tiny.onnx", model_metadata(None, None, "fp32", "test"))
-    rows += benchmark.measure_onnxruntime_cpu("ONNX Runtime FP32 (CPU)", "FP32", onnx_path, (1, 4), 3, log=lines.append)
+    rows += benchmark_tool.measure_onnxruntime_cpu("ONNX Runtime FP32 (CPU)", "FP32", onnx_path, (1, 4), 3, log=lines.append)
     assert [(row["label"], row["batch_size"]) for row in rows] == [
         ("PyTorch FP32 (CPU)", 1), ("PyTorch FP32 (CPU)", 4), ("ONNX Runtime FP32 (CPU)", 1), ("ONNX Runtime FP32 (CPU)", 4)]
     for row in rows:
@@ -137,7 +138,7 @@ FAST = gpu_timing.TimingPlan(warmup_seconds=0.0, min_seconds=0.0, min_iterations
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_gpu_baselines_say_why_they_cannot_run(tiny_model):
     with pytest.raises(TutorialError, match="No CUDA GPU"):
-        benchmark.measure_torch_gpu(tiny_model, (1,), FAST)
+        benchmark_tool.measure_torch_gpu(tiny_model, (1,), FAST)
 
 
 def test_strict_fp32_turns_tf32_off_and_back():
@@ -145,25 +146,29 @@ def test_strict_fp32_turns_tf32_off_and_back():
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = True, True
-        with benchmark.strict_fp32():
+        with training.strict_fp32():
             assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (False, False)
         assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == (True, True)
-        with pytest.raises(KeyError), benchmark.strict_fp32():
+        with pytest.raises(KeyError), training.strict_fp32():
             raise KeyError("restored on errors too")
         assert torch.backends.cudnn.allow_tf32 is True
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
-    assert benchmark.GPU_LABELS["FP32"] == "PyTorch FP32, TF32 off (GPU)"
+    assert benchmark_tool.GPU_LABELS["FP32"] == "PyTorch FP32, TF32 off (GPU)"
+
+
+def test_cuda_graphs_of_engines_are_captured_with_torch_cuda():
+    assert benchmark_tool.torch_cuda() is torch.cuda  # pycuda cannot capture graphs; the tests swap this one out
 
 
 def test_cuda_graph_rows_time_the_compute_only(tiny_model):
     with pytest.raises(ValueError, match="compute only"):
-        benchmark.time_torch_gpu(tiny_model, 1, FAST, include_copies=True, cuda_graph=True)
+        benchmark_tool.time_torch_gpu(tiny_model, 1, FAST, include_copies=True, cuda_graph=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_gpu_baselines_eager_and_cuda_graph(tiny_model):
-    rows = benchmark.measure_torch_gpu(tiny_model, (1, 8), FAST, log=lambda line: None)
+    rows = benchmark_tool.measure_torch_gpu(tiny_model, (1, 8), FAST, log=lambda line: None)
     assert {(row["precision"], row["batch_size"], row["data_copy"], row["launch"]) for row in rows} == {
         (p, b, c, launch) for p in ("FP32", "FP16") for b in (1, 8)
         for c, launch in (("excluded", "eager"), ("included", "eager"), ("excluded", "CUDA graph"))}
@@ -172,7 +177,7 @@ def test_gpu_baselines_eager_and_cuda_graph(tiny_model):
                                                            (row["tf32_matmul"], row["tf32_cudnn"]))
         assert row["iterations"] >= 5 and row["warmup_iterations"] >= 1
     assert len({(row["label"], row["batch_size"], row["data_copy"], row["launch"]) for row in rows}) == len(rows)
-    assert len(benchmark.launch_overhead_rows(rows)) == 4
+    assert len(benchmark_tool.launch_overhead_rows(rows)) == 4
     assert next(tiny_model.parameters()).device.type == "cpu"  # the caller's model is untouched
 
 
@@ -202,7 +207,7 @@ def test_the_driver_version_says_why_it_is_unknown(monkeypatch, tmp_path):
 
 
 def test_results_are_written_in_one_step_and_read_back(tmp_path):
-    rows = [benchmark.measurement("PyTorch FP32 (CPU)", "PyTorch", "FP32", "cpu", 8, "n/a (CPU)", "wall clock",
+    rows = [benchmark_tool.measurement("PyTorch FP32 (CPU)", "PyTorch", "FP32", "cpu", 8, "n/a (CPU)", "wall clock",
                                   [2.0, 3.0, 4.0])]
     record = {"provenance": benchmark_tool.provenance("quick"), "settings": {"iterations": 3}, "measurements": rows,
               "skipped": [{"step": "TensorRT", "reason": "not installed"}]}
@@ -215,7 +220,7 @@ def test_results_are_written_in_one_step_and_read_back(tmp_path):
 
 
 def _row(label, runtime, device, batch, copy, median):
-    return benchmark.measurement(label, runtime, label.split()[1], device, batch, copy, "test", [median, median * 1.5])
+    return benchmark_tool.measurement(label, runtime, label.split()[1], device, batch, copy, "test", [median, median * 1.5])
 
 
 def test_rows_for_plot_keep_cpu_rows_in_both_settings():
@@ -223,9 +228,9 @@ def test_rows_for_plot_keep_cpu_rows_in_both_settings():
             _row("PyTorch FP32 (GPU)", "PyTorch", "cuda", 1, "included", 1.2),
             _row("PyTorch FP32 (CPU)", "PyTorch", "cpu", 1, "n/a (CPU)", 9.0),
             {**_row("PyTorch FP32 (GPU) (CUDA graph)", "PyTorch", "cuda", 1, "excluded", 0.5), "launch": "CUDA graph"}]
-    assert [row["median_ms"] for row in benchmark.rows_for_plot(rows, "excluded")] == [1.0 * 1.25, 9.0 * 1.25]
-    assert [row["data_copy"] for row in benchmark.rows_for_plot(rows, "included")] == ["included", "n/a (CPU)"]
-    assert [row["label"] for row in benchmark.rows_for_plot(rows, "excluded", "CUDA graph")] == ["PyTorch FP32 (GPU) (CUDA graph)"]
+    assert [row["median_ms"] for row in plotting.rows_for_plot(rows, "excluded")] == [1.0 * 1.25, 9.0 * 1.25]
+    assert [row["data_copy"] for row in plotting.rows_for_plot(rows, "included")] == ["included", "n/a (CPU)"]
+    assert [row["label"] for row in plotting.rows_for_plot(rows, "excluded", "CUDA graph")] == ["PyTorch FP32 (GPU) (CUDA graph)"]
 
 
 def test_launch_overhead_pairs_eager_and_graph_rows():
@@ -233,7 +238,7 @@ def test_launch_overhead_pairs_eager_and_graph_rows():
     graph = {**_row("PyTorch FP16 (GPU) (CUDA graph)", "PyTorch", "cuda", 1, "excluded", 0.5), "launch": "CUDA graph",
              "series": "s"}
     other = {**_row("PyTorch FP16 (GPU)", "PyTorch", "cuda", 8, "excluded", 3.0), "launch": "eager", "series": "s"}
-    assert benchmark.launch_overhead_rows([eager, graph, other]) == [
+    assert benchmark_tool.launch_overhead_rows([eager, graph, other]) == [
         {"series": "s", "batch_size": 1, "eager_ms": 2.5, "cuda_graph_ms": 0.625, "eager_over_graph": 4.0}]
 
 
@@ -274,28 +279,49 @@ def test_accuracy_rows_next_to_each_other():
         training.accuracy_rows({"a": labels[:3]}, labels, reference="a")
 
 
-def test_command_line_runs_without_jupyter(tmp_path):
-    """What the lead runs on the GPU machine; here it measures the CPU and records why the GPU part skipped."""
-    out = tmp_path / "cli.json"
+def test_command_line_times_the_profiles_files_and_says_what_it_skipped(tiny_model, tmp_path):
+    """What notebook 04 runs, and the lead on a GPU machine: the FP32 checkpoint on the CPU (and on a GPU), the FP32
+    ONNX graph on ONNX Runtime; the missing INT8 files, the GPU and TensorRT come back as skipped steps with why."""
+    from helpers.model import build_resnet18_cifar, save_checkpoint
+
+    artifacts = tmp_path / "artifacts"
+    environment = {**os.environ, config.ARTIFACTS_ENV: str(artifacts)}
+    save_checkpoint(artifacts / "test" / "resnet18_fp32.pt", build_resnet18_cifar(), {"made_by": "this test"})
+    export_onnx(tiny_model, artifacts / "test" / "resnet18_fp32.onnx", model_metadata(None, None, "fp32", "test"))
     script = ("import runpy, sys; "
-              f"sys.argv = ['tools/benchmark.py', '--out', {str(out)!r}, '--batch-sizes', '1,2', '--iterations', '3', "
-              f"'--cpu', '--plots', {str(tmp_path / 'plots')!r}]; "
+              f"sys.argv = ['tools/benchmark.py', '--profile', 'test', '--batch-sizes', '1,2', '--iterations', '3', "
+              f"'--plots', {str(tmp_path / 'plots')!r}]; "
               "code = 0\ntry:\n    runpy.run_path('tools/benchmark.py', run_name='__main__')\n"
               "except SystemExit as exit:\n    code = exit.code\n"
               "assert 'IPython' not in sys.modules, 'IPython was imported'; sys.exit(code)")
-    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+                            env=environment)
     assert result.returncode == 0, result.stderr[-3000:]
-    record = read_json(out)
+    assert result.stdout.splitlines()[-5].startswith("wrote artifacts/test/benchmark.json (")
+    record = read_json(artifacts / "test" / "benchmark.json")
     assert record["made_by"] == "tools/benchmark.py" and record["provenance"]["git_commit"]
-    assert record["settings"]["command"].startswith("python tools/benchmark.py --out ")
-    cpu_rows = [row for row in record["measurements"] if row["device"] == "cpu"]
-    assert [row["batch_size"] for row in cpu_rows] == [1, 2]
-    assert record["settings"]["cpu_iterations"] == 3 and record["settings"]["weights"].startswith("random")
-    assert record["settings"]["gpu_timing"] == {"warmup_seconds": 0.2, "min_seconds": 1.0, "min_iterations": 3}
+    assert record["provenance"]["profile"] == "test"
+    assert record["settings"]["command"] == ("python tools/benchmark.py --profile test --batch-sizes 1,2 --iterations 3 "
+                                             f"--plots {tmp_path / 'plots'}")
+    cpu_rows = [(row["label"], row["batch_size"]) for row in record["measurements"] if row["device"] == "cpu"]
+    assert cpu_rows == [("PyTorch FP32 (CPU)", 1), ("PyTorch FP32 (CPU)", 2), ("ONNX Runtime FP32 (CPU)", 1),
+                        ("ONNX Runtime FP32 (CPU)", 2)]
+    assert record["settings"]["cpu_iterations"] == 3 and record["settings"]["cpu_warmup_iterations"] == 3
+    assert record["settings"]["gpu_timing"] == {"warmup_seconds": 0.2, "min_seconds": 0.25, "min_iterations": 3}
+    skipped = {entry["step"]: entry["reason"] for entry in record["skipped"]}
+    assert skipped["PyTorch INT8 (CPU, qnnpack) timings"] == (
+        "no artifacts/test/resnet18_int8_qnnpack.pt (notebooks/02_quantize_and_export.ipynb writes it)")
+    assert skipped["ONNX Runtime INT8 (CPU) timings"].endswith("(notebooks/03_graph_surgery.ipynb writes it)")
+    if tensorrt_missing := tensorrt_engine.tensorrt_unavailable_reason(install_hint=False):
+        assert skipped["TensorRT engine timings"] == tensorrt_missing
+    else:  # no plan in the folder: each engine says which file it needed
+        assert skipped["TensorRT INT8 timings"].endswith("/test/resnet18_int8.plan (notebooks/04_tensorrt_engines.ipynb writes it)")
     if torch.cuda.is_available():
-        assert len(record["measurements"]) == len(cpu_rows) + 2 * 2 * 3
+        assert len(record["measurements"]) == len(cpu_rows) + 2 * 2 * 3 and len(record["launch_overhead"]) == 4
     else:
-        assert record["skipped"] == [{"step": "PyTorch GPU baselines", "reason": "no CUDA GPU visible to PyTorch"}]
+        assert skipped[benchmark_tool.GPU_BASELINES_STEP] == "no CUDA GPU visible to PyTorch"
+        assert record["launch_overhead"] == []
+    assert len(skipped) == 2 + (not torch.cuda.is_available()) + (1 if tensorrt_missing else 5)
     assert sorted(path.name for path in (tmp_path / "plots").iterdir()) == [
         "latency_copies_excluded.png", "latency_copies_included.png",
         "throughput_copies_excluded.png", "throughput_copies_included.png"]

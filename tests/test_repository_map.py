@@ -62,3 +62,14 @@ def test_every_tool_is_in_the_map():
     text = readme_map()
     missing = [path.name for path in sorted((REPO_ROOT / "tools").glob("*.py")) if f"`{path.name}`" not in text]
     assert not missing, f"tools missing from the README's map: {missing}"
+
+
+def test_helpers_import_nothing_from_tools_or_tests():
+    """The layers run one way: tools/ and tests/ use helpers/, never the reverse (no circle, no test double known)."""
+    below = {path.stem for folder in ("tools", "tests") for path in (REPO_ROOT / folder).glob("*.py")}
+    for path in sorted((REPO_ROOT / "helpers").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+        assert not imported & below, f"{path.name} imports {sorted(imported & below)} from tools/ or tests/"

@@ -16,8 +16,9 @@ What strings can and cannot prove:
 * strings do not say which class a method belongs to: ``trt.BuilderFlag.TF32`` is checked as
   ``BuilderFlag`` and ``TF32`` separately.
 AST cannot tell which objects are TensorRT objects, so every attribute used in
-helpers/tensorrt_engine.py must be listed in exactly one reviewed list below: TensorRT (checked),
-pycuda (checked) or other (Python, numpy, torch, this module's own dataclasses; not checked).
+helpers/tensorrt_engine.py and in the engine timing of tools/benchmark.py (the only other place that touches an
+engine's context and stream, and pycuda's events) must be listed in exactly one reviewed list below: TensorRT
+(checked), pycuda (checked) or other (Python, numpy, torch, the project's own functions and dataclasses; not checked).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TENSORRT_MODULE = REPO_ROOT / "helpers" / "tensorrt_engine.py"
+BENCHMARK_TOOL = REPO_ROOT / "tools" / "benchmark.py"
+ENGINE_TIMING = ("prepare_device_input", "time_engine", "time_engine_cuda_graph")  # functions of BENCHMARK_TOOL
 TENSORRT_ALIASES = {"trt", "tensorrt"}
 PYCUDA_ALIASES = {"cuda"}
 
@@ -51,9 +54,12 @@ TENSORRT_OBJECT_ATTRIBUTES = {
 # Attributes of pycuda objects (Stream, Event). Checked against pycuda's sources.
 PYCUDA_OBJECT_ATTRIBUTES = {"handle", "synchronize", "record", "time_since"}
 # Everything else, reviewed by hand: Python built-ins, pathlib, re, json, time, math, importlib, numpy,
-# torch (CUDA graph capture), pybind11 enums (``.name``) and this module's own dataclasses (EngineSession, IOTensor).
+# torch (CUDA graph capture), pybind11 enums (``.name``), this module's own dataclasses (EngineSession, IOTensor) and
+# the functions of it that tools/benchmark.py's engine timing calls (``tensorrt_engine.host_view``...).
 OTHER_ATTRIBUTES = {
-    "CUDAGraph", "Event", "Stream", "__name__", "active_profile", "append", "cache", "ceil", "context", "copy", "copyto", "cuda", "cuda_stream", "default_rng", "device", "dtype", "engine",
+    "EngineSession", "enqueue_copy_in", "enqueue_copy_out", "enqueue_inference", "host_view", "import_pycuda",
+    "set_batch_size",
+    "CUDAGraph", "Event", "Stream", "__name__", "active_profile", "append", "cache", "ceil", "context", "copy", "copyto", "cuda_stream", "default_rng", "device", "dtype", "engine",
     "elapsed_time", "findall", "get", "graph", "host", "inputs", "integers", "is_available",
     "is_file", "is_input", "items", "join", "loads", "lower", "max_batch", "name", "nbytes", "ndarray", "outputs",
     "perf_counter", "prod", "profiles", "random", "read_bytes", "replay", "reshape", "search", "shape", "splitlines",
@@ -225,9 +231,20 @@ def project_sources() -> dict[str, str]:
     return sources
 
 
+def engine_timing_functions() -> list[ast.FunctionDef]:
+    """The functions of tools/benchmark.py that time an engine (they handle its context and stream themselves)."""
+    found = [node for node in ast.parse(BENCHMARK_TOOL.read_text()).body
+             if isinstance(node, ast.FunctionDef) and node.name in ENGINE_TIMING]
+    assert sorted(node.name for node in found) == sorted(ENGINE_TIMING), "ENGINE_TIMING names a function that is gone"
+    return found
+
+
 @pytest.fixture(scope="module")
 def tensorrt_tree() -> ast.AST:
-    return ast.parse(TENSORRT_MODULE.read_text())
+    """Every place that handles TensorRT and pycuda objects: helpers/tensorrt_engine.py and the engine timing."""
+    tree = ast.parse(TENSORRT_MODULE.read_text())
+    tree.body += engine_timing_functions()
+    return tree
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +272,7 @@ def test_every_attribute_of_the_tensorrt_module_is_reviewed(tensorrt_tree):
     used = other_attributes(tensorrt_tree, TENSORRT_ALIASES | PYCUDA_ALIASES)
     lists = {"TensorRT": TENSORRT_OBJECT_ATTRIBUTES, "pycuda": PYCUDA_OBJECT_ATTRIBUTES, "other": OTHER_ATTRIBUTES}
     unreviewed = sorted(used - set().union(*lists.values()))
-    assert not unreviewed, f"Classify these attributes of {TENSORRT_MODULE.name} in this test's lists: {unreviewed}"
+    assert not unreviewed, f"Classify these attributes of the TensorRT code in this test's lists: {unreviewed}"
     stale = {label: sorted(names - used) for label, names in lists.items() if names - used}
     assert not stale, f"Listed but no longer used (remove them): {stale}"
     overlaps = (TENSORRT_OBJECT_ATTRIBUTES & PYCUDA_OBJECT_ATTRIBUTES) | (
@@ -361,12 +378,15 @@ def test_the_removed_name_check_catches_a_use_and_only_a_use():
 
 def test_only_the_tensorrt_module_handles_tensorrt_objects():
     """Other files may ask TensorRT its version, but create and use TensorRT objects only through
-    helpers.tensorrt_engine (so the reviewed attribute lists above cover every use)."""
+    helpers.tensorrt_engine, or in the engine timing of tools/benchmark.py (so the reviewed attribute lists above
+    cover every use)."""
     problems = []
     for file, source in project_sources().items():
         if file == "helpers/tensorrt_engine.py":
             continue
         tree = ast.parse(source)
+        if file == "tools/benchmark.py":  # the rest of the tool is checked like any other file
+            tree.body = [node for node in tree.body if node.__class__ is not ast.FunctionDef or node.name not in ENGINE_TIMING]
         for chain in library_chains(tree, TENSORRT_ALIASES):
             if chain != "__version__":
                 problems.append(f"{file}: trt.{chain}")

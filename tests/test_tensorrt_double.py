@@ -1,4 +1,4 @@
-"""helpers.tensorrt_engine and benchmark.measure_tensorrt, run line by line against the contract-checking
+"""helpers.tensorrt_engine and tools/benchmark_tool.py's TensorRT timing, run line by line against the contract-checking
 test double of TensorRT 10.16 / 11.4 and pycuda (tests/trt_double; its README lists the contracts).
 
 Nothing here is a TensorRT result: the double computes with ONNX Runtime and invents every time. What these
@@ -19,7 +19,8 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-from helpers import benchmark, fp16_graphs, surgery, tensorrt_engine
+import benchmark as benchmark_tool  # tools/benchmark_tool.py (tests/conftest.py puts tools/ on sys.path)
+from helpers import fp16_graphs, plotting, surgery, tensorrt_engine
 from helpers.config import REPO_ROOT, TutorialError
 from helpers.gpu_timing import TimingPlan
 from helpers.onnx_export import export_onnx, model_metadata, preprocess_from_metadata, read_metadata
@@ -202,7 +203,7 @@ def test_each_batch_runs_with_the_profile_tuned_for_it(trt_double, tiny_onnx, tm
     for batch, index in ((4, 1), (1, 0), (16, 2), (3, 1), (9, 2)):  # exact opt first, else the smallest that fits
         tensorrt_engine.set_batch_size(session, batch)
         assert session.context.active_optimization_profile == index == session.active_profile
-    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4, 16), FAST, log=lambda line: None)
+    rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4, 16), FAST, log=lambda line: None)
     assert all(row["profile"]["opt"] == row["batch_size"] for row in rows)
 
 
@@ -269,19 +270,19 @@ def test_copies_excluded_rows_run_on_an_input_that_was_copied_in(trt_double, tin
     """Issue 12, item 5: the double raises ContractViolation when a run reads device memory nobody wrote."""
     _, plan = build(tiny_onnx, tmp_path)
     session = tensorrt_engine.open_session(plan)  # a fresh session: nothing was ever copied to the device
-    latencies, wall, warmup = tensorrt_engine.time_engine(session, 4, FAST, include_copies=False)
+    latencies, wall, warmup = benchmark_tool.time_engine(session, 4, FAST, include_copies=False)
     assert len(latencies) >= 3 and all(value > 0 for value in latencies) and warmup["warmup_iterations"] >= 1
 
 
 def test_cuda_graph_rows_are_their_own_rows(trt_double, tiny_onnx, tmp_path):
     """Issue 12, item 11: CUDA-graph rows no longer share label, batch and copy setting with the eager ones."""
     _, plan = build(tiny_onnx, tmp_path)
-    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lambda line: None)
+    rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lambda line: None)
     keys = [(row["label"], row["batch_size"], row["data_copy"], row["launch"]) for row in rows]
     assert len(keys) == len(set(keys)) == 6
     assert {row["label"] for row in rows if row["launch"] == "CUDA graph"} == {"TensorRT FP32 (CUDA graph)"}
-    assert {(row["label"], row["data_copy"]) for row in benchmark.rows_for_plot(rows, "excluded")} == {("TensorRT FP32", "excluded")}
-    overhead = benchmark.launch_overhead_rows(rows)
+    assert {(row["label"], row["data_copy"]) for row in plotting.rows_for_plot(rows, "excluded")} == {("TensorRT FP32", "excluded")}
+    overhead = benchmark_tool.launch_overhead_rows(rows)
     assert [row["batch_size"] for row in overhead] == [1, 4] and all(row["eager_over_graph"] > 0 for row in overhead)
 
 
@@ -291,17 +292,17 @@ def test_a_failed_capture_says_why_and_keeps_the_eager_rows(trt_double, tiny_onn
     session = tensorrt_engine.open_session(plan)
     trt_double.device.fail_next("execute_async_v3 during capture")
     with pytest.raises(TutorialError, match="cannot be captured in a CUDA graph") as caught:
-        tensorrt_engine.time_engine_cuda_graph(session, 4, FAST)
+        benchmark_tool.time_engine_cuda_graph(session, 4, FAST)
     assert isinstance(caught.value.__cause__, RuntimeError)  # CUDA's own words are kept as the cause
     trt_double.device.fail_next("execute_async_v3")  # before capture
     with pytest.raises(TutorialError, match="failed before CUDA graph capture"):
-        tensorrt_engine.time_engine_cuda_graph(session, 4, FAST)
+        benchmark_tool.time_engine_cuda_graph(session, 4, FAST)
     trt_double.device.fail_next("execute_async_v3 during capture, capture kept")  # False, but CUDA raises nothing
     with pytest.raises(TutorialError, match="during capture returned False"):
-        tensorrt_engine.time_engine_cuda_graph(session, 4, FAST)
+        benchmark_tool.time_engine_cuda_graph(session, 4, FAST)
     skipped = []
     trt_double.device.fail_next("execute_async_v3 during capture")  # batch 1's capture fails: no graph rows at all
-    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lambda line: None, skipped=skipped)
+    rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lambda line: None, skipped=skipped)
     assert [row["launch"] for row in rows] == ["eager", "eager", "eager", "eager"]
     assert len(skipped) == 1 and "cannot be captured" in skipped[0]["reason"]
 
@@ -310,12 +311,12 @@ def test_a_failed_capture_says_why_and_keeps_the_eager_rows(trt_double, tiny_onn
 def test_without_a_gpu_for_pytorch_the_cuda_graph_rows_are_skipped_with_the_reason(trt_double_11, tiny_onnx, tmp_path,
                                                                                    monkeypatch):
     """What notebook 04 does under the double: PyTorch (which captures the graphs) sees no GPU; the eager rows stay."""
-    monkeypatch.setattr(tensorrt_engine, "torch_cuda", lambda: torch.cuda)  # the real one, as in the notebook
+    monkeypatch.setattr(benchmark_tool, "torch_cuda", lambda: torch.cuda)  # the real one, as in the notebook
     _, plan = build(tiny_onnx, tmp_path)
     with pytest.raises(TutorialError, match="PyTorch sees no CUDA GPU"):
-        tensorrt_engine.time_engine_cuda_graph(tensorrt_engine.open_session(plan), 4, FAST)
+        benchmark_tool.time_engine_cuda_graph(tensorrt_engine.open_session(plan), 4, FAST)
     skipped, lines = [], []
-    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lines.append, skipped=skipped)
+    rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (1, 4), FAST, log=lines.append, skipped=skipped)
     assert [(row["batch_size"], row["data_copy"], row["launch"]) for row in rows] == [
         (1, "excluded", "eager"), (1, "included", "eager"), (4, "excluded", "eager"), (4, "included", "eager")]
     assert [entry["step"] for entry in skipped] == ["TensorRT FP32 CUDA-graph timing"]  # tried once, not per batch
@@ -327,7 +328,7 @@ def test_a_capture_without_a_run_after_the_shape_change_is_refused(trt_double_11
     """TensorRT needs one enqueue outside capture after a shape change; the helper does it, a shortcut fails."""
     _, plan = build(tiny_onnx, tmp_path)
     session = tensorrt_engine.open_session(plan)
-    tensorrt_engine.prepare_device_input(session, 4)
+    benchmark_tool.prepare_device_input(session, 4)
     graphs = trt_double_11.device.GRAPHS
     stream = graphs.Stream()
     with pytest.raises(RuntimeError, match="previous error during capture"):
@@ -338,7 +339,7 @@ def test_a_capture_without_a_run_after_the_shape_change_is_refused(trt_double_11
 def test_rows_record_their_warm_up_profile_and_tensorrt(trt_double_11, tiny_onnx, tmp_path):
     """Issue 12, item 12: warm-up and timing settings, profile and TensorRT version are in every row."""
     _, plan = build(tiny_onnx, tmp_path)
-    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (4,), FAST, log=lambda line: None)
+    rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (4,), FAST, log=lambda line: None)
     for row in rows:
         assert row["timing"] == FAST.as_dict() and row["warmup_iterations"] >= 1 and row["warmup_seconds"] >= 0
         assert row["profile"] == {"index": 1, "min": 1, "opt": 4, "max": 4} and row["tensorrt"].endswith("+testdouble")
@@ -350,27 +351,27 @@ def test_the_double_marks_every_record_by_its_version(trt_double_11, tiny_onnx, 
     from helpers.envcheck import machine_record
 
     build_record, plan = build(tiny_onnx, tmp_path)
-    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1,), FAST, log=lambda line: None)
+    rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (1,), FAST, log=lambda line: None)
     machine = machine_record()
     assert machine["versions"]["tensorrt"] == build_record["tensorrt_version"] == "11.4.0.106+testdouble"
     assert rows and all(row["tensorrt"] == "11.4.0.106+testdouble" for row in rows)
 
 
 def test_records_of_the_double_are_never_written_under_results(trt_double_11, tiny_onnx, tmp_path):
-    import benchmark as benchmark_tool  # tools/benchmark.py
+    import benchmark as benchmark_tool  # tools/benchmark_tool.py
     import run_tensorrt_notebook
 
     _, plan = build(tiny_onnx, tmp_path)
-    rows = benchmark.measure_tensorrt("TensorRT FP32", "FP32", plan, (1,), FAST, log=lambda line: None)
+    rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (1,), FAST, log=lambda line: None)
     notebook_record = {"provenance": benchmark_tool.provenance("quick"), "settings": {"engine_builds": []},
                        "measurements": rows, "skipped": []}
-    written = benchmark_tool.write_results(tmp_path / "benchmark.json", notebook_record)  # elsewhere it is fine
+    written = benchmark_tool.write_results(tmp_path / "benchmark_tool.json", notebook_record)  # elsewhere it is fine
     run = run_tensorrt_notebook.run_record(written, "2026-01-01T00:00:00+00:00", 12.5, tmp_path / "executed.ipynb", "test")
     assert run["from_test_double"] and run["tensorrt"] == "11.4.0.106+testdouble" and run["tensorrt_rows"] == 3
     assert run["git_commit"] and run["nvidia_driver"] and run["measurements"] == rows
     for record in (notebook_record, run):
         with pytest.raises(TutorialError, match="test double of TensorRT"):
-            benchmark_tool.write_results(REPO_ROOT / "results" / "never-written" / "benchmark.json", record)
+            benchmark_tool.write_results(REPO_ROOT / "results" / "never-written" / "benchmark_tool.json", record)
     assert not (REPO_ROOT / "results" / "never-written").exists()
     assert not benchmark_tool.made_with_test_double({**notebook_record, "measurements": [], "provenance": {}})
 
@@ -384,7 +385,7 @@ def test_bf16_and_fp8_tensors_get_raw_byte_buffers(trt_double, raw_types_onnx, t
     assert (by_name["input"].type_name, by_name["input"].dtype, by_name["input"].itemsize) == ("BF16", None, 2.0)
     assert (by_name["logits"].type_name, by_name["logits"].dtype, by_name["logits"].itemsize) == ("FP8", None, 1.0)
     assert session.host["input"].dtype == np.uint8 and session.host["input"].nbytes == 8 * 8 * 2
-    latencies, _, _ = tensorrt_engine.time_engine(session, 2, FAST, include_copies=True)  # copies of 2*8*2 and 2*8 bytes
+    latencies, _, _ = benchmark_tool.time_engine(session, 2, FAST, include_copies=True)  # copies of 2*8*2 and 2*8 bytes
     assert len(latencies) >= 3
     with pytest.raises(TutorialError, match="'input' is BF16, which numpy cannot hold"):
         tensorrt_engine.infer(session, np.zeros((2, 8), np.float32))
@@ -589,20 +590,25 @@ def test_int8_engines_layers_and_precisions(trt_double, resnet_variants, tmp_pat
 
 # --- the command-line tools, on an engine of the double --------------------------------------------------
 
-def test_the_benchmark_command_line_times_an_engine(trt_double_11, tiny_onnx, tmp_path):
-    import benchmark as benchmark_tool  # tools/benchmark.py
-
+def test_the_benchmark_command_line_times_the_profiles_engines(trt_double_11, tiny_onnx, tmp_path, monkeypatch):
     from helpers.config import read_json
 
-    _, plan = build(tiny_onnx, tmp_path, batches=(1, 2))
-    out = tmp_path / "cli.json"
-    assert benchmark_tool.main(["--out", str(out), "--batch-sizes", "1,2", "--iterations", "3", "--min-seconds", "0",
-                                "--warmup-seconds", "0", "--engine", f"TensorRT FP32=FP32={plan}"]) == 0
-    record = read_json(out)
-    assert [(row["batch_size"], row["launch"]) for row in record["measurements"]] == [
-        (1, "eager"), (1, "eager"), (1, "CUDA graph"), (2, "eager"), (2, "eager"), (2, "CUDA graph")]
+    monkeypatch.setenv("TUTORIAL_ARTIFACTS", str(tmp_path))
+    build(tiny_onnx, tmp_path / "test", batches=(1, 2))
+    (tmp_path / "test" / "tiny_fp32.plan").rename(tmp_path / "test" / "resnet18_fp32.plan")  # the FP32 engine's name
+    assert benchmark_tool.main(["--profile", "test", "--batch-sizes", "1,2", "--iterations", "3", "--min-seconds", "0",
+                                "--warmup-seconds", "0"]) == 0
+    record = read_json(tmp_path / "test" / "benchmark.json")
+    assert [(row["label"], row["batch_size"], row["launch"]) for row in record["measurements"]] == [
+        (label, batch, launch) for batch in (1, 2) for label, launch in (
+            ("TensorRT FP32", "eager"), ("TensorRT FP32", "eager"), ("TensorRT FP32 (CUDA graph)", "CUDA graph"))]
+    assert [row["series"] for row in record["launch_overhead"]] == ["TensorRT FP32", "TensorRT FP32"]
     assert record["settings"]["gpu_timing"] == {"warmup_seconds": 0.0, "min_seconds": 0.0, "min_iterations": 3}
     assert record["provenance"]["versions"]["tensorrt"] == "11.4.0.106+testdouble"
+    skipped = [entry["step"] for entry in record["skipped"]]
+    assert [step for step in skipped if step.startswith("TensorRT")] == [
+        "TensorRT FP16 timings", "TensorRT INT8 timings", "TensorRT INT8 + FP16 timings",
+        "TensorRT INT8 (fused residuals) timings"]  # no plan of theirs in the folder
     assert benchmark_tool.made_with_test_double(record)
 
 

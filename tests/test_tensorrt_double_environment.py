@@ -2,7 +2,7 @@
 
 The nbval run of notebook 04 puts tests/trt_double on the kernel's PYTHONPATH with TRT_CONTRACT_DOUBLE=1 and
 TRT_DOUBLE_RELEASE=11, and patches nothing. The first test checks that this environment alone lets a fresh Python
-process build, load, run, inspect and time an engine through helpers.tensorrt_engine and helpers.benchmark.
+process build, load, run, inspect and time an engine through helpers.tensorrt_engine and tools/benchmark.py.
 The double's version carries "+testdouble", so whatever it made says so; the second test keeps results/ (measured
 results only) free of it.
 """
@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 import tensorrt
 
-from helpers import benchmark, tensorrt_engine
+sys.path.insert(0, "tools")
+import benchmark  # tools/benchmark.py
+from helpers import tensorrt_engine
 from helpers.gpu_timing import TimingPlan
 from helpers.onnx_runtime import predict_onnx
 

@@ -139,12 +139,6 @@ def test_an_inspector_json_of_neither_layout_is_read_without_io_names():
     assert summary["schema"] == "unknown" and summary["io_tensors"] == [] and summary["layers"][0]["precision"] == "FP16"
 
 
-def test_cuda_graphs_are_captured_with_torch_cuda():
-    import torch
-
-    assert tensorrt_engine.torch_cuda() is torch.cuda  # pycuda cannot capture graphs; the tests swap this one out
-
-
 def test_names_only_inspector_output_says_to_build_with_detailed_verbosity():
     with pytest.raises(TutorialError, match="DETAILED"):
         tensorrt_engine.parse_layer_information({"Layers": ["conv1", "fc"], "Bindings": ["input", "logits"]})
@@ -225,17 +219,3 @@ def test_skip_line_names_the_step_and_the_reason(capsys, monkeypatch):
     line = report_skip("TensorRT INT8 engine", "no CUDA GPU visible to PyTorch", record=skipped)
     assert skipped[-1] == {"step": "TensorRT INT8 engine", "reason": "no CUDA GPU visible to PyTorch"} and len(skipped) == 2
     assert capsys.readouterr().out.strip() == line == "SKIPPED: TensorRT INT8 engine - no CUDA GPU visible to PyTorch"
-
-
-def test_the_module_imports_no_benchmark_code():
-    """No import circle: tensorrt_engine times with gpu_timing, and benchmark imports tensorrt_engine, not the reverse."""
-    import ast
-
-    from helpers.config import REPO_ROOT
-
-    for module in ("tensorrt_engine", "gpu_timing"):
-        tree = ast.parse((REPO_ROOT / "helpers" / f"{module}.py").read_text())
-        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
-        assert "benchmark" not in imported and not any(name and name.endswith(".benchmark") for name in imported), module
-    assert tensorrt_engine.time_gpu_iterations.__module__ == "helpers.gpu_timing"

@@ -2,8 +2,8 @@
 
 Only tests use this. The double is imported under the real module names (``tensorrt``, ``pycuda``) so that
 ``helpers.tensorrt_engine`` runs unchanged: pycuda's double reports one CUDA GPU. PyTorch sees none here, so the
-stand-in for torch.cuda's graph capture (``torch_cuda``) is patched into ``helpers.tensorrt_engine`` for the
-duration of the test only, to run the CUDA-graph path too; nothing else is patched.
+stand-in for torch.cuda's graph capture (``torch_cuda``) is patched into ``tools/benchmark.py`` for the duration of
+the test only, to run the CUDA-graph path too; nothing else is patched.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ def _forget_double_modules() -> None:
 
 def load_double(release: str, monkeypatch) -> SimpleNamespace:
     """Import the double of TensorRT ``release`` ("10" or "11") and pycuda; patch the CUDA-graph stand-in in."""
+    import benchmark as benchmark_tool  # tools/benchmark.py
+
     from helpers import tensorrt_engine
 
     monkeypatch.setenv("TRT_CONTRACT_DOUBLE", "1")
@@ -37,7 +39,7 @@ def load_double(release: str, monkeypatch) -> SimpleNamespace:
 
     import pycuda.driver
 
-    monkeypatch.setattr(tensorrt_engine, "torch_cuda", lambda: trt_double_device.GRAPHS)
+    monkeypatch.setattr(benchmark_tool, "torch_cuda", lambda: trt_double_device.GRAPHS)
     tensorrt_engine.get_logger.cache_clear()  # a fresh tensorrt module gets its own logger
     trt_double_device.reset()
     return SimpleNamespace(trt=tensorrt, device=trt_double_device, cuda=pycuda.driver, release=release)

@@ -225,7 +225,7 @@ class TimingEvent:
         return self.time_ms - start.time_ms
 
 
-# --- torch.cuda's CUDA-graph API, for helpers.tensorrt_engine.time_engine_cuda_graph ------------------
+# --- torch.cuda's CUDA-graph API, for tools/benchmark.py's time_engine_cuda_graph -----------------
 
 class TorchCudaGraphs:
     """Stand-in for the few ``torch.cuda`` names ``time_engine_cuda_graph`` uses (no GPU here).
