@@ -118,15 +118,16 @@ def show_side_by_side(images: dict[str, Path], legend: dict[str, str] | None = N
     display(HTML(f'<div>{keys}</div><div style="display:flex;gap:24px;align-items:flex-start">{columns}</div>'))
 
 
-def run_tool(script: str, *arguments: str, tail: int = 12) -> str:
-    """Run ``python tools/<script> <arguments>``, print its last ``tail`` lines and return its whole output. The
-    command is printed with paths (``Path`` arguments) relative to the repository, other arguments as they are."""
+def run_tool(script: str, *arguments: str | Path, tail: int = 12) -> str:
+    """Run ``python tools/<script> <arguments>``, print the last ``tail`` lines it wrote to stdout and return its whole
+    output. The command is printed with paths (``Path`` arguments) relative to the repository, the rest as given."""
     shown = [config.shown_path(argument) if isinstance(argument, Path) else str(argument) for argument in arguments]
     print("$ python " + " ".join([f"tools/{script}", *shown]))
-    result = subprocess.run([sys.executable, str(config.REPO_ROOT / "tools" / script), *map(str, arguments)],
+    passed = [str(argument.resolve()) if isinstance(argument, Path) else str(argument) for argument in arguments]
+    result = subprocess.run([sys.executable, str(config.REPO_ROOT / "tools" / script), *passed],
                             capture_output=True, text=True, cwd=config.REPO_ROOT)
     output = (result.stdout + result.stderr).strip()
     if result.returncode != 0:
         raise config.TutorialError(f"tools/{script} failed (exit {result.returncode}):\n{output[-3000:]}")
-    print("\n".join(output.splitlines()[-tail:]))
+    print("\n".join(result.stdout.strip().splitlines()[-tail:]))
     return output

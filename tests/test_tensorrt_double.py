@@ -1,4 +1,4 @@
-"""helpers.tensorrt_engine and tools/benchmark_tool.py's TensorRT timing, run line by line against the contract-checking
+"""helpers.tensorrt_engine and tools/benchmark.py's TensorRT timing, run line by line against the contract-checking
 test double of TensorRT 10.16 / 11.4 and pycuda (tests/trt_double; its README lists the contracts).
 
 Nothing here is a TensorRT result: the double computes with ONNX Runtime and invents every time. What these
@@ -19,7 +19,7 @@ import torch
 from onnx import TensorProto, helper
 from torch import nn
 
-import benchmark as benchmark_tool  # tools/benchmark_tool.py (tests/conftest.py puts tools/ on sys.path)
+import benchmark as benchmark_tool  # tools/benchmark.py (tests/conftest.py puts tools/ on sys.path)
 from helpers import fp16_graphs, plotting, surgery, tensorrt_engine
 from helpers.config import REPO_ROOT, TutorialError
 from helpers.gpu_timing import TimingPlan
@@ -358,20 +358,21 @@ def test_the_double_marks_every_record_by_its_version(trt_double_11, tiny_onnx, 
 
 
 def test_records_of_the_double_are_never_written_under_results(trt_double_11, tiny_onnx, tmp_path):
-    import benchmark as benchmark_tool  # tools/benchmark_tool.py
     import run_tensorrt_notebook
 
     _, plan = build(tiny_onnx, tmp_path)
     rows = benchmark_tool.measure_tensorrt("TensorRT FP32", "FP32", plan, (1,), FAST, log=lambda line: None)
-    notebook_record = {"provenance": benchmark_tool.provenance("quick"), "settings": {"engine_builds": []},
-                       "measurements": rows, "skipped": []}
-    written = benchmark_tool.write_results(tmp_path / "benchmark_tool.json", notebook_record)  # elsewhere it is fine
+    notebook_record = {"made_by": "tools/benchmark.py", "provenance": benchmark_tool.provenance("quick"),
+                       "settings": {"engine_builds": []}, "measurements": rows,
+                       "launch_overhead": benchmark_tool.launch_overhead_rows(rows), "skipped": []}
+    written = benchmark_tool.write_results(tmp_path / "benchmark.json", notebook_record)  # elsewhere it is fine
     run = run_tensorrt_notebook.run_record(written, "2026-01-01T00:00:00+00:00", 12.5, tmp_path / "executed.ipynb", "test")
     assert run["from_test_double"] and run["tensorrt"] == "11.4.0.106+testdouble" and run["tensorrt_rows"] == 3
     assert run["git_commit"] and run["nvidia_driver"] and run["measurements"] == rows
+    assert run["made_by"] == "tools/benchmark.py" and run["launch_overhead"] == notebook_record["launch_overhead"]
     for record in (notebook_record, run):
         with pytest.raises(TutorialError, match="test double of TensorRT"):
-            benchmark_tool.write_results(REPO_ROOT / "results" / "never-written" / "benchmark_tool.json", record)
+            benchmark_tool.write_results(REPO_ROOT / "results" / "never-written" / "benchmark.json", record)
     assert not (REPO_ROOT / "results" / "never-written").exists()
     assert not benchmark_tool.made_with_test_double({**notebook_record, "measurements": [], "provenance": {}})
 

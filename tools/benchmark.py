@@ -291,7 +291,6 @@ def active_profile(session: tensorrt_engine.EngineSession) -> dict:
     return {"index": session.active_profile, "min": low, "opt": opt, "max": high}
 
 
-
 def measure_tensorrt(label: str, precision: str, plan_path: Path, batch_sizes, timing: TimingPlan,
                      cuda_graph: bool = True, log: Callable[[str], None] = print,
                      skipped: list[dict] | None = None) -> list[dict]:
@@ -324,7 +323,6 @@ def measure_tensorrt(label: str, precision: str, plan_path: Path, batch_sizes, t
                                     profile=active_profile(session), **common, **warmup))
             log(describe_row(rows[-1]))
     return rows
-
 
 
 def launch_overhead_rows(measurements: list[dict]) -> list[dict]:
@@ -415,7 +413,9 @@ def measure_everything(profile: config.Profile, batch_sizes, timing: TimingPlan,
             rows += measure_onnxruntime_cpu(label, precision, onnx_path, cpu_batch_sizes, cpu_iterations, log)
     if not torch.cuda.is_available():
         skip(GPU_BASELINES_STEP, "no CUDA GPU visible to PyTorch", skipped, log)
-    elif fp32_model is not None:
+    elif fp32_model is None:
+        skip(GPU_BASELINES_STEP, "no FP32 checkpoint (see the PyTorch FP32 step)", skipped, log)
+    else:
         rows += measure_torch_gpu(fp32_model, batch_sizes, timing, log=log)
     if tensorrt_missing := tensorrt_engine.tensorrt_unavailable_reason(install_hint=False):
         skip("TensorRT engine timings", tensorrt_missing, skipped, log)
@@ -432,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, choices=sorted(config.PROFILES),
                         help="whose files to time (default: $TUTORIAL_PROFILE, else by device)")
     parser.add_argument("--out", type=Path, default=None,
-                        help="results JSON to write (default: the profile's benchmark.json)")
+                        help="results JSON to write (default: the profile's benchmark.json, which notebook 04 then "
+                             "completes with its engine builds and accuracy table: run alone, this replaces them)")
     parser.add_argument("--batch-sizes", type=parse_batch_sizes, default=None, help="default: the profile's")
     parser.add_argument("--iterations", type=int, default=None,
                         help="minimum timed iterations per GPU row, and per CPU row up to 20 (default: the profile's)")

@@ -13,7 +13,7 @@ Writes the executed notebook, outputs included, to ``artifacts/<profile>/execute
 run record (default ``artifacts/<profile>/tensorrt_notebook_run.json``): the git commit, the NVIDIA driver, the
 command, start time and duration, then everything notebook 04's ``benchmark.json`` holds: its provenance (machine,
 GPU, CUDA, TensorRT, pycuda and library versions), every measurement (each TensorRT row with its optimization
-profile and warm-up), the settings (engine builds, accuracies) and the skipped steps. Copy it under ``results/`` to
+profile and warm-up), the launch overhead, the settings (engine builds, accuracies) and the skipped steps. Copy it under ``results/`` to
 quote it; a record of a run with the TensorRT test double is never written there.
 """
 
@@ -61,7 +61,7 @@ def run_record(benchmark_json: Path, started_at: str, notebook_seconds: float, e
         "tensorrt": results["provenance"]["versions"]["tensorrt"],
         "tensorrt_rows": sum(row["runtime"] == "TensorRT" for row in results["measurements"]),
         "from_test_double": made_with_test_double(results),
-        **{key: results[key] for key in ("provenance", "settings", "measurements", "skipped")},
+        **{key: results[key] for key in ("made_by", "provenance", "settings", "measurements", "launch_overhead", "skipped")},
     }
 
 
