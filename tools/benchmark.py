@@ -39,6 +39,7 @@ import torch  # noqa: E402
 
 from helpers import config, envcheck, plotting, tensorrt_engine  # noqa: E402
 from helpers.config import TutorialError  # noqa: E402
+from helpers.display import report_skip  # noqa: E402
 from helpers.gpu_timing import TimingPlan, time_gpu_iterations, timing_plan  # noqa: E402
 from helpers.model import load_checkpoint  # noqa: E402
 from helpers.onnx_runtime import onnxruntime_session  # noqa: E402
@@ -382,18 +383,13 @@ def write_results(path: Path, record: dict) -> Path:
     return config.write_json(path, record)
 
 
-def needed_file(key: str, profile: config.Profile, step: str, skipped: list[dict], log: Callable[[str], None]):
+def needed_file(key: str, profile: config.Profile, step: str, skipped: list[dict]):
     """The path of artifact ``key``, or None after recording ``step`` as skipped for want of it."""
     path = config.artifact_path(key, profile)
     if path.exists():
         return path
-    skip(step, f"no {config.shown_path(path)} (notebooks/{config.ARTIFACTS[key][1]} writes it)", skipped, log)
+    report_skip(step, f"no {config.shown_path(path)} (notebooks/{config.ARTIFACTS[key][1]} writes it)", record=skipped)
     return None
-
-
-def skip(step: str, reason: str, skipped: list[dict], log: Callable[[str], None]) -> None:
-    skipped.append({"step": step, "reason": reason})
-    log(f"SKIPPED: {step} - {reason}")
 
 
 def measure_everything(profile: config.Profile, batch_sizes, timing: TimingPlan, cpu_batch_sizes, cpu_iterations: int,
@@ -401,27 +397,27 @@ def measure_everything(profile: config.Profile, batch_sizes, timing: TimingPlan,
     """Every row this machine can measure of the profile's files; what it cannot goes to ``skipped`` with why."""
     rows = []
     fp32_model = None
-    if checkpoint := needed_file("fp32_checkpoint", profile, "PyTorch FP32 timings", skipped, log):
+    if checkpoint := needed_file("fp32_checkpoint", profile, "PyTorch FP32 timings", skipped):
         fp32_model, _ = load_checkpoint(checkpoint)
         rows += measure_torch_cpu("PyTorch FP32 (CPU)", "FP32", fp32_model, cpu_batch_sizes, cpu_iterations, log)
-    if int8_path := needed_file("int8_model", profile, "PyTorch INT8 (CPU, qnnpack) timings", skipped, log):
+    if int8_path := needed_file("int8_model", profile, "PyTorch INT8 (CPU, qnnpack) timings", skipped):
         rows += measure_torch_cpu("PyTorch INT8 (CPU, qnnpack)", "INT8", load_int8_model(int8_path)[0],
                                   cpu_batch_sizes, cpu_iterations, log)
     for precision, key in (("FP32", "fp32_onnx"), ("INT8", "int8_onnx_fixed")):
         label = f"ONNX Runtime {precision} (CPU)"
-        if onnx_path := needed_file(key, profile, f"{label} timings", skipped, log):
+        if onnx_path := needed_file(key, profile, f"{label} timings", skipped):
             rows += measure_onnxruntime_cpu(label, precision, onnx_path, cpu_batch_sizes, cpu_iterations, log)
     if not torch.cuda.is_available():
-        skip(GPU_BASELINES_STEP, "no CUDA GPU visible to PyTorch", skipped, log)
+        report_skip(GPU_BASELINES_STEP, "no CUDA GPU visible to PyTorch", record=skipped)
     elif fp32_model is None:
-        skip(GPU_BASELINES_STEP, "no FP32 checkpoint (see the PyTorch FP32 step)", skipped, log)
+        report_skip(GPU_BASELINES_STEP, "no FP32 checkpoint (see the PyTorch FP32 step)", record=skipped)
     else:
         rows += measure_torch_gpu(fp32_model, batch_sizes, timing, log=log)
     if tensorrt_missing := tensorrt_engine.tensorrt_unavailable_reason(install_hint=False):
-        skip("TensorRT engine timings", tensorrt_missing, skipped, log)
+        report_skip("TensorRT engine timings", tensorrt_missing, record=skipped)
         return rows
     for precision, (_, plan_key) in tensorrt_engine.ENGINES.items():
-        if plan := needed_file(plan_key, profile, f"TensorRT {precision} timings", skipped, log):
+        if plan := needed_file(plan_key, profile, f"TensorRT {precision} timings", skipped):
             rows += measure_tensorrt(f"TensorRT {precision}", precision, plan, batch_sizes, timing, log=log,
                                      skipped=skipped)
     return rows
